@@ -1,0 +1,238 @@
+"""secretsctl as a library: everything the CLI does, without printing or exiting.
+
+Typical use::
+
+    from secretsctl import api
+    data = api.load_tree("secrets.yaml")          # plain Python dict
+    d = api.decrypt_file("secrets.yaml")         # docs, metadata, data key
+    out = api.encrypt_data(b"a: 1\\n", filename="x.yaml",
+                           options=api.EncryptOptions(key_groups=[[KeySpec("age", "age1…")]]))
+
+Every function raises :class:`secretsctl.errors.SecretsctlError` subclasses
+that carry sops's exit codes.  The outside world (environment, clock,
+randomness) comes in through :class:`Runtime`.
+"""
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, Callable, Mapping
+
+from . import datakey, treecrypt
+from .config import CreationSettings, KeySpec, SopsConfig, load_config
+from .errors import (AlreadyEncrypted, ConfigError, DecryptError, MetadataError,
+                     SecretsctlError, TreePathError)
+from .fileio import read_file
+from .formats import make_store, resolve_format
+from .keyspec import build_key_groups
+from .keysources.base import KeyEnv, format_created_at, utc_now
+from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
+from .rules import CryptRule
+from .stash import Stash
+from .stores.base import Store
+from .tree import Branch, get_path, parse_path, to_python
+
+__all__ = [
+    "Runtime", "EncryptOptions", "Decrypted", "KeySpec",
+    "encrypt_data", "encrypt_file", "decrypt_data", "decrypt_file", "load_tree",
+    "emit_plain", "reencrypt", "file_status", "extract",
+]
+
+
+@dataclass
+class Runtime:
+    """The injected outside world: environment, clock, randomness, config location."""
+
+    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+    now: Callable[[], datetime] = utc_now
+    randbytes: Callable[[int], bytes] = secrets.token_bytes
+    config_path: str | None = None
+    cwd: str | None = None
+    key_env: KeyEnv | None = None
+
+    def keys(self) -> KeyEnv:
+        """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
+        if self.key_env is None:
+            self.key_env = KeyEnv(environ=self.environ, now=self.now)
+        return self.key_env
+
+    def config(self, file_path: str | None) -> SopsConfig:
+        """The ``.sops.yaml`` that applies to ``file_path``."""
+        return load_config(file_path, self.config_path, self.environ, self.cwd)
+
+
+@dataclass
+class EncryptOptions:
+    """Encryption settings from flags; ``None`` fields fall back to the creation rule."""
+
+    key_groups: list[list[KeySpec]] | None = None
+    shamir_threshold: int | None = None
+    rule: CryptRule | None = None
+    mac_only_encrypted: bool | None = None
+
+
+@dataclass
+class Decrypted:
+    """A decrypted file: plaintext documents plus what re-encryption needs."""
+
+    docs: list[Branch]
+    metadata: Metadata
+    data_key: bytes
+    stash: Stash
+    fmt: str
+    config: SopsConfig
+
+    def data(self) -> Any:
+        """The first document as plain Python data (dicts, lists, scalars)."""
+        return to_python(self.docs[0]) if self.docs else {}
+
+
+def _store(fmt: str, config: SopsConfig) -> Store:
+    return make_store(fmt, config.stores)
+
+
+def _settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
+    """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
+    base = config.creation_for(filename) or CreationSettings()
+    merged = replace(base)
+    if options.key_groups is not None:
+        merged.key_groups = options.key_groups
+    if options.shamir_threshold is not None:
+        merged.shamir_threshold = options.shamir_threshold
+    if options.rule is not None:
+        merged.rule = options.rule
+    if options.mac_only_encrypted is not None:
+        merged.mac_only_encrypted = options.mac_only_encrypted
+    if not any(merged.key_groups):
+        raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
+                          "creation rule to .sops.yaml", file=filename)
+    return merged
+
+
+def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str | None = None,
+                 filename: str | None = None, options: EncryptOptions | None = None,
+                 runtime: Runtime | None = None) -> bytes:
+    """Encrypt plaintext bytes into a sops file (new random data key)."""
+    rt = runtime or Runtime()
+    config = rt.config(filename)
+    in_fmt = resolve_format(input_type, filename)
+    out_fmt = resolve_format(output_type, filename) if output_type else in_fmt
+    store = _store(in_fmt, config)
+    docs = store.load_plain(data)
+    if store.has_metadata(docs):
+        raise AlreadyEncrypted("file is already encrypted (it has a top-level 'sops' entry); "
+                               "use 'secretsctl edit' or rename that key", file=filename)
+    settings = _settings(options or EncryptOptions(), config, filename)
+    groups = build_key_groups(settings.key_groups)
+    rule = settings.rule or (None if in_fmt == "binary" else CryptRule("unencrypted_suffix", "_unencrypted"))
+    if in_fmt == "binary":
+        rule = None  # sops ignores rules for binary files and writes none
+    meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold, rule=rule,
+                    mac_only_encrypted=settings.mac_only_encrypted)
+    key = datakey.generate(rt.randbytes)
+    datakey.wrap(key, groups, meta.shamir_threshold, rt.keys())
+    return _seal(docs, meta, key, None, out_fmt, config, rt)
+
+
+def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, fmt: str,
+          config: SopsConfig, rt: Runtime) -> bytes:
+    """Encrypt docs under ``key``, stamp lastmodified + MAC, emit with the store."""
+    enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
+    meta.lastmodified = format_created_at(rt.now())
+    meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
+    return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(meta))
+
+
+def encrypt_file(path: str, **kwargs: Any) -> bytes:
+    """Encrypt the plaintext file at ``path``; returns the encrypted bytes (nothing is written)."""
+    try:
+        return encrypt_data(read_file(path), filename=kwargs.pop("filename", None) or path, **kwargs)
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+
+
+def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Branch], Metadata]:
+    """Parse an encrypted file into its (still encrypted) documents and metadata."""
+    docs, meta_tree = _store(fmt, config).load_encrypted(data)
+    return docs, metadata_from_tree(meta_tree, binary=(fmt == "binary"))
+
+
+def decrypt_data(data: bytes, *, input_type: str | None = None, filename: str | None = None,
+                 ignore_mac: bool = False, decryption_order: list[str] | None = None,
+                 runtime: Runtime | None = None) -> Decrypted:
+    """Decrypt a sops file's bytes (MAC checked unless ``ignore_mac``)."""
+    rt = runtime or Runtime()
+    config = rt.config(filename)
+    fmt = resolve_format(input_type, filename)
+    docs, meta = load_encrypted(data, fmt, config)
+    key = datakey.unwrap(meta.key_groups, meta.shamir_threshold, rt.keys(), decryption_order)
+    stash = Stash()
+    plain, mac = treecrypt.decrypt_docs(docs, meta, key, stash=stash)
+    if not ignore_mac:
+        treecrypt.verify_mac(meta.mac, mac, key, meta.lastmodified, stash=stash)
+    return Decrypted(plain, meta, key, stash, fmt, config)
+
+
+def decrypt_file(path: str, **kwargs: Any) -> Decrypted:
+    """Decrypt the sops file at ``path``."""
+    try:
+        return decrypt_data(read_file(path), filename=kwargs.pop("filename", None) or path, **kwargs)
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+
+
+def load_tree(path: str, **kwargs: Any) -> Any:
+    """Decrypt ``path`` and return its first document as plain Python data."""
+    return decrypt_file(path, **kwargs).data()
+
+
+def extract(decrypted: Decrypted, path_text: str) -> Any:
+    """The value at a sops path (``["a"][0]``) of the first document."""
+    try:
+        path = parse_path(path_text)
+    except ValueError as exc:
+        raise TreePathError(f"error parsing --extract path: {exc}") from None
+    try:
+        return get_path(decrypted.docs[0], path)
+    except KeyError as exc:
+        raise SecretsctlError(f"error truncating tree: {exc.args[0]}", tree_path=path_text) from None
+
+
+def emit_plain(decrypted: Decrypted, *, output_type: str | None = None,
+               extract_path: str | None = None) -> bytes:
+    """The plaintext bytes as ``decrypt`` prints them (optionally one extracted value)."""
+    fmt = output_type or decrypted.fmt
+    store = _store(resolve_format(fmt, None), decrypted.config)
+    if extract_path:
+        value = extract(decrypted, extract_path)
+        return store.emit_plain([value]) if isinstance(value, Branch) else store.emit_value(value)
+    return store.emit_plain(decrypted.docs)
+
+
+def reencrypt(decrypted: Decrypted, docs: list[Branch] | None = None, *,
+              output_type: str | None = None, runtime: Runtime | None = None) -> bytes:
+    """Encrypt (edited) documents again with the *same* data key and stashed IVs.
+
+    Unchanged values keep their exact ciphertext, so diffs stay minimal.
+    """
+    rt = runtime or Runtime()
+    meta = decrypted.metadata
+    meta.version = bumped_version(meta.version)
+    fmt = resolve_format(output_type, None) if output_type else decrypted.fmt
+    return _seal(decrypted.docs if docs is None else docs, meta, decrypted.data_key,
+                 decrypted.stash, fmt, decrypted.config, rt)
+
+
+def file_status(data: bytes, *, input_type: str | None = None, filename: str | None = None,
+                runtime: Runtime | None = None) -> bool:
+    """sops ``filestatus``: True iff metadata is present with a version and a MAC."""
+    rt = runtime or Runtime()
+    config = rt.config(filename)
+    fmt = resolve_format(input_type, filename)
+    try:
+        _, meta_tree = _store(fmt, config).load_encrypted(data)
+    except MetadataError:
+        return False
+    return bool(meta_tree.get("version")) and bool(meta_tree.get("mac"))

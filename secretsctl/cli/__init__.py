@@ -1,0 +1,73 @@
+"""The ``secretsctl`` command: a click group of thin commands.
+
+Only this package prints or exits.  Every :class:`SecretsctlError` becomes
+one line on stderr, ``secretsctl: error: FILE: PATH: message``, and sops's
+exit code; anything unexpected is reported in one line without a traceback
+(set ``SECRETSCTL_DEBUG=1`` to see it) and without the exception text,
+which could quote input.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+from typing import Any
+
+import click
+
+from ..errors import SecretsctlError
+
+LEGACY_COMMANDS = {"encrypt", "decrypt", "edit", "filestatus", "set", "unset"}
+
+
+def report(exc: SecretsctlError) -> None:
+    """Print an error as sops does: plainly on stderr (multi-line reports stay multi-line)."""
+    click.echo(f"secretsctl: error: {exc.user_message()}", err=True)
+    if exc.hint:
+        click.echo(f"secretsctl: hint: {exc.hint}", err=True)
+
+
+class Group(click.Group):
+    """A group that maps our errors to exit codes."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SecretsctlError as exc:
+            report(exc)
+            ctx.exit(int(exc.exit_code))
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("secretsctl: interrupted", err=True)
+            ctx.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the last line of defence, no traceback
+            if os.environ.get("SECRETSCTL_DEBUG"):
+                traceback.print_exc()
+            click.echo(f"secretsctl: internal error ({type(exc).__name__}); "
+                       "rerun with SECRETSCTL_DEBUG=1 for details", err=True)
+            ctx.exit(1)
+
+
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="secretsctl", prog_name="secretsctl")
+def cli() -> None:
+    """Encrypt and decrypt sops files (YAML, JSON, dotenv, INI, binary).
+
+    Files are compatible with sops 3.x in both directions.
+    """
+
+
+def _register() -> None:
+    from . import crypt
+    cli.add_command(crypt.encrypt_cmd)
+    cli.add_command(crypt.decrypt_cmd)
+    cli.add_command(crypt.filestatus_cmd)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=argv, prog_name="secretsctl")

@@ -1,0 +1,85 @@
+"""Shared click options (pip-tools style) and the flag -> API mapping."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import click
+
+from ..api import EncryptOptions, Runtime
+from ..config import KeySpec
+from ..errors import ConflictingParameters
+from ..formats import FORMATS
+from ..rules import RULE_NAMES, rule_from
+
+F = Callable[..., Any]
+
+
+def compose(*decorators: F) -> F:
+    """Apply several option decorators as one."""
+    def wrap(fn: F) -> F:
+        for d in reversed(decorators):
+            fn = d(fn)
+        return fn
+    return wrap
+
+
+config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+                          envvar="SOPS_CONFIG", help="Path to .sops.yaml (no search).")
+input_type = click.option("--input-type", type=click.Choice(FORMATS),
+                          help="Input format (default: by file extension).")
+output_type = click.option("--output-type", type=click.Choice(FORMATS),
+                           help="Output format (default: the input format).")
+in_place = click.option("-i", "--in-place", is_flag=True, help="Write the result back to FILE (atomically).")
+output = click.option("--output", type=click.Path(dir_okay=False), help="Write the result to this file.")
+filename_override = click.option("--filename-override", help="Use this name for format detection and creation rules.")
+ignore_mac = click.option("--ignore-mac", is_flag=True, help="Do not check the MAC (recovery only).")
+decryption_order = click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
+                                help="Comma list of key types to try first (default: age,pgp).")
+shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_threshold", type=int,
+                                help="Number of key groups needed to decrypt.")
+
+key_flags = compose(
+    click.option("-a", "--age", envvar="SOPS_AGE_RECIPIENTS", help="Comma list of age recipients."),
+    click.option("-p", "--pgp", envvar="SOPS_PGP_FP", help="Comma list of PGP fingerprints."),
+    click.option("-k", "--kms", envvar="SOPS_KMS_ARN", help="Comma list of AWS KMS ARNs (ARN+ROLE_ARN allowed)."),
+    click.option("--aws-profile", default="", help="AWS profile for the --kms keys."),
+    click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2."),
+)
+
+rule_flags = compose(*[
+    click.option("--" + name.replace("_", "-"), name, default=None,
+                 help=f"Selection rule: {name.replace('_', ' ')}.")
+    for name in RULE_NAMES
+], click.option("--mac-only-encrypted", is_flag=True, default=None,
+                help="Compute the MAC over encrypted values only."))
+
+
+def encrypt_options(kw: dict[str, Any]) -> EncryptOptions:
+    """Build :class:`EncryptOptions` from the key/rule flags (popped from ``kw``)."""
+    specs: list[KeySpec] = []
+    for type_id in ("age", "pgp", "kms"):
+        text = kw.pop(type_id, None)
+        if text:
+            specs.append(KeySpec(type_id, text, kw.get("aws_profile", "") if type_id == "kms" else ""))
+    kw.pop("aws_profile", None)
+    context = kw.pop("encryption_context", "")
+    if context:
+        specs = [KeySpec(s.type_id, s.spec, s.aws_profile, context) if s.type_id == "kms" else s
+                 for s in specs]
+    rule = rule_from({n: kw.pop(n, None) for n in RULE_NAMES})
+    return EncryptOptions(key_groups=[specs] if specs else None,
+                          shamir_threshold=kw.pop("shamir_threshold", None),
+                          rule=rule, mac_only_encrypted=kw.pop("mac_only_encrypted", None))
+
+
+def runtime(config_path: str | None) -> Runtime:
+    """The process's runtime (real environment, clock, randomness)."""
+    return Runtime(config_path=config_path)
+
+
+def check_targets(file: str | None, in_place: bool, output: str | None) -> None:
+    """sops's conflicts: ``-i`` with ``--output``, ``-i`` on stdin (exit 8)."""
+    if in_place and output:
+        raise ConflictingParameters("cannot use --in-place and --output together")
+    if in_place and not file:
+        raise ConflictingParameters("cannot use --in-place when reading from stdin")

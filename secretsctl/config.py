@@ -1,0 +1,207 @@
+"""``.sops.yaml``: discovery, ``stores`` options and ``creation_rules``.
+
+Discovery differs from sops on purpose: sops searches from the *current
+directory*, so the same command finds different rules depending on where
+it is run.  We search upward from the target file's directory (the issue's
+contract), then fall back to sops's CWD search, so every layout that works
+with sops also works here.  ``--config``/``SOPS_CONFIG`` bypass the search.
+"""
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+from .errors import ConfigError, SecretsctlError
+from .formats import StoreOptions
+from .rules import CryptRule, rule_from, RULE_NAMES
+
+CONFIG_NAME = ".sops.yaml"
+MAX_DEPTH = 100
+
+# Single-group rule fields -> key type, in sops's order (age, pgp, kms, …).
+_RULE_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
+                    ("hckms", "hckms"), ("azure_keyvault", "azure_kv"),
+                    ("hc_vault_transit_uri", "hc_vault"))
+_GROUP_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
+                     ("hckms", "hckms"), ("azure_keyvault", "azure_kv"), ("hc_vault", "hc_vault"))
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """A master key as configured: type plus its string or mapping form."""
+
+    type_id: str
+    spec: Any  # str for "age1…"/FPR/ARN(+ROLE), dict for key_groups mappings
+    aws_profile: str = ""
+    context: str = ""  # KMS encryption context as typed: "k1:v1,k2:v2"
+
+
+@dataclass
+class CreationSettings:
+    """What a matching creation rule (or the flags) says about a new file."""
+
+    key_groups: list[list[KeySpec]] = field(default_factory=list)
+    shamir_threshold: int = 0
+    rule: CryptRule | None = None
+    mac_only_encrypted: bool = False
+
+
+@dataclass
+class SopsConfig:
+    """A parsed ``.sops.yaml`` (path None when no file was found)."""
+
+    path: str | None = None
+    stores: StoreOptions = field(default_factory=StoreOptions)
+    creation_rules: list[dict] | None = None
+
+    def creation_for(self, file_path: str | None) -> CreationSettings | None:
+        """The first matching creation rule for ``file_path`` (None: no rules at all)."""
+        if self.creation_rules is None:
+            return None
+        target = _relative_target(file_path, self.path)
+        for n, raw in enumerate(self.creation_rules):
+            if not isinstance(raw, dict):
+                raise ConfigError(f"creation_rules[{n}] must be a mapping", file=self.path)
+            regex = raw.get("path_regex") or ""
+            try:
+                if regex and not re.search(regex, target):
+                    continue
+            except re.error as exc:
+                raise ConfigError(f"creation_rules[{n}].path_regex is invalid: {exc}", file=self.path) from None
+            return _settings_from_rule(raw, f"creation_rules[{n}]", self.path)
+        raise ConfigError("error loading config: no matching creation rules found", file=self.path)
+
+
+def find_config(file_path: str | None, cwd: str | None = None) -> str | None:
+    """Find ``.sops.yaml`` upward from the file's directory, then from ``cwd``."""
+    starts = []
+    if file_path:
+        starts.append(os.path.dirname(os.path.abspath(file_path)))
+    starts.append(os.path.abspath(cwd or os.getcwd()))
+    for start in starts:
+        d = start
+        for _ in range(MAX_DEPTH):
+            candidate = os.path.join(d, CONFIG_NAME)
+            if os.path.isfile(candidate):
+                return candidate
+            parent = os.path.dirname(d)
+            if parent == d:
+                break
+            d = parent
+    return None
+
+
+def load_config(file_path: str | None, explicit: str | None = None,
+                environ: Mapping[str, str] | None = None, cwd: str | None = None) -> SopsConfig:
+    """Load the config that applies to ``file_path`` (``--config`` > ``SOPS_CONFIG`` > search)."""
+    env = os.environ if environ is None else environ
+    path = explicit or env.get("SOPS_CONFIG") or find_config(file_path, cwd)
+    if not path:
+        return SopsConfig()
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read()
+    except OSError as exc:
+        raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
+    return parse_config(raw, path)
+
+
+def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
+    """Parse ``.sops.yaml`` bytes."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+    try:
+        data = YAML(typ="safe", pure=True).load(raw) or {}
+    except YAMLError as exc:
+        raise ConfigError(f"invalid YAML in config: {str(exc).splitlines()[0]}", file=path) from None
+    if not isinstance(data, dict):
+        raise ConfigError("config must be a mapping", file=path)
+    rules = data.get("creation_rules")
+    if rules is not None and not isinstance(rules, list):
+        raise ConfigError("creation_rules must be a list", file=path)
+    return SopsConfig(path=path, stores=_store_options(data.get("stores") or {}, path),
+                      creation_rules=rules)
+
+
+def _indent(value: Any, default: int, name: str, path: str | None, minimum: int) -> int:
+    if value is None:
+        return default
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ConfigError(f"stores.{name}.indent must be an integer >= {minimum}", file=path)
+    return value
+
+
+def _store_options(stores: Any, path: str | None) -> StoreOptions:
+    if not isinstance(stores, dict):
+        raise ConfigError("stores must be a mapping", file=path)
+    y = (stores.get("yaml") or {}).get("indent")
+    yaml_indent = _indent(y, 4, "yaml", path, 0) or 4  # 0 means "default" for sops
+    return StoreOptions(
+        yaml_indent=yaml_indent,
+        json_indent=_indent((stores.get("json") or {}).get("indent"), -1, "json", path, -1),
+        json_binary_indent=_indent((stores.get("json_binary") or {}).get("indent"), -1,
+                                   "json_binary", path, -1))
+
+
+def _relative_target(file_path: str | None, config_path: str | None) -> str:
+    """The string ``path_regex`` is matched against: path relative to the config's directory."""
+    if not file_path:
+        return ""
+    absolute = os.path.abspath(file_path)
+    if config_path:
+        base = os.path.dirname(os.path.abspath(config_path)) + os.sep
+        if absolute.startswith(base):
+            return absolute[len(base):]
+    return absolute
+
+
+def split_list(value: Any) -> list[str]:
+    """A comma-separated string or a YAML list -> trimmed, non-empty strings."""
+    if value is None:
+        return []
+    items = value if isinstance(value, list) else [value]
+    out: list[str] = []
+    for item in items:
+        out.extend(p.strip() for p in str(item).split(",") if p.strip())
+    return out
+
+
+def _group_from_mapping(group: Any, where: str, path: str | None) -> list[KeySpec]:
+    if not isinstance(group, dict):
+        raise ConfigError(f"{where} must be a mapping", file=path)
+    specs: list[KeySpec] = []
+    for n, merged in enumerate(group.get("merge") or []):
+        specs.extend(_group_from_mapping(merged, f"{where}.merge[{n}]", path))
+    for field_name, type_id in _GROUP_KEY_FIELDS:
+        for entry in group.get(field_name) or []:
+            if isinstance(entry, dict):
+                specs.append(KeySpec(type_id, dict(entry), str(entry.get("aws_profile") or "")))
+            else:
+                specs.extend(KeySpec(type_id, s) for s in split_list(entry))
+    unique: list[KeySpec] = []
+    for s in specs:  # sops drops duplicates of the same type and string form
+        if all((u.type_id, repr(u.spec)) != (s.type_id, repr(s.spec)) for u in unique):
+            unique.append(s)
+    return unique
+
+
+def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSettings:
+    if raw.get("key_groups"):
+        groups = [_group_from_mapping(g, f"{where}.key_groups[{n}]", path)
+                  for n, g in enumerate(raw["key_groups"])]
+    else:
+        profile = str(raw.get("aws_profile") or "")
+        group = [KeySpec(type_id, s, profile if type_id == "kms" else "")
+                 for field_name, type_id in _RULE_KEY_FIELDS for s in split_list(raw.get(field_name))]
+        groups = [group] if group else []
+    try:
+        rule = rule_from({k: raw.get(k) for k in RULE_NAMES})
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+    threshold = raw.get("shamir_threshold") or 0
+    if not isinstance(threshold, int) or threshold < 0:
+        raise ConfigError(f"{where}.shamir_threshold must be a non-negative integer", file=path)
+    return CreationSettings(key_groups=groups, shamir_threshold=threshold, rule=rule,
+                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")))

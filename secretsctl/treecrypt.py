@@ -1,0 +1,196 @@
+"""Encrypt/decrypt every leaf of the tree and compute sops's MAC.
+
+Walk order and rules follow sops's ``walkBranch``/``walkSlice`` exactly,
+because the MAC is a hash over values in walk order:
+
+* documents in order, mapping items in order, list elements in order,
+  depth first; AAD = mapping keys joined by ``:`` plus ``:`` (list indices
+  are not part of it; comments use their container's path);
+* comments push onto a per-level "active comments" stack that any
+  non-comment item clears (the comment-regex rules read it);
+* the MAC is SHA-512 over the plaintext bytes of every non-null,
+  non-comment leaf (only the encrypted ones, after SHA-256("sops"), with
+  ``mac_only_encrypted``), no separators, upper-case hex;
+* the MAC is stored encrypted with AAD = ``lastmodified`` re-formatted
+  without fraction (SOPS_FORMAT.md §5.4).
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from . import cipher, gofmt
+from .errors import DecryptError, EncryptError, MacMismatch, MetadataError
+from .metadata import Metadata
+from .rules import CryptRule
+from .stash import Position, Stash
+from .tree import Branch, Comment, Item, format_path
+
+# SHA-256("sops"): fed first when mac_only_encrypted is set, so such a MAC
+# never equals a full MAC over the same values.
+MAC_ONLY_ENCRYPTED_INIT = hashlib.sha256(b"sops").digest()
+_MAC_POSITION: Position = ("sops", "mac")
+
+
+@dataclass
+class _Walk:
+    """State of one walk: key, rule, stash and the running MAC."""
+
+    key: bytes
+    rule: CryptRule
+    mac_only_encrypted: bool
+    stash: Stash | None
+    encrypting: bool
+    randbytes: Callable[[int], bytes]
+
+    def __post_init__(self) -> None:
+        self.hash = hashlib.sha512()
+        if self.mac_only_encrypted:
+            self.hash.update(MAC_ONLY_ENCRYPTED_INIT)
+
+    # -- walking ---------------------------------------------------------
+    def branch(self, node: Branch, path: list[str], pos: Position, stack: list[list[str]]) -> Branch:
+        stack = stack + [[]]
+        out = Branch()
+        comments = 0
+        for item in node:
+            if isinstance(item, Comment):
+                stack[-1].append(item.text)
+                new = self.leaf(item, path, pos + (("#", comments),), stack)
+                comments += 1
+                out.append(new if isinstance(new, Comment) else Comment(new))
+                continue
+            value = self.value(item.value, path + [item.key], pos + (item.key,), stack)
+            out.append(Item(item.key, value))
+            stack[-1] = []
+        return out
+
+    def seq(self, node: list, path: list[str], pos: Position, stack: list[list[str]]) -> list:
+        stack = stack + [[]]
+        out = []
+        for n, elem in enumerate(node):
+            is_comment = isinstance(elem, Comment)
+            if is_comment:
+                stack[-1].append(elem.text)
+            out.append(self.value(elem, path, pos + (n,), stack))
+            if not is_comment:
+                stack[-1] = []
+        return out
+
+    def value(self, node: Any, path: list[str], pos: Position, stack: list[list[str]]) -> Any:
+        if isinstance(node, Branch):
+            return self.branch(node, path, pos, stack)
+        if isinstance(node, list):
+            return self.seq(node, path, pos, stack)
+        if node is None:
+            return None  # nulls are neither encrypted nor hashed
+        return self.leaf(node, path, pos, stack)
+
+    # -- leaves ----------------------------------------------------------
+    def leaf(self, node: Any, path: list[str], pos: Position, stack: list[list[str]]) -> Any:
+        is_comment = isinstance(node, Comment)
+        encrypted = self.rule.should_encrypt(path, stack, is_comment)
+        aad = ":".join(path) + ":"
+        try:
+            if self.encrypting:
+                self._hash(node, encrypted)
+                return self._encrypt(node, aad, pos) if encrypted else node
+            plain = self._decrypt(node, aad, pos) if encrypted else node
+            self._hash(plain, encrypted)
+            return plain
+        except (DecryptError, EncryptError) as exc:
+            exc.tree_path = exc.tree_path or format_path(_user_path(pos))
+            raise
+
+    def _hash(self, value: Any, encrypted: bool) -> None:
+        if isinstance(value, Comment) or (self.mac_only_encrypted and not encrypted):
+            return
+        self.hash.update(cipher.encode_plaintext(value))
+
+    def _encrypt(self, node: Any, aad: str, pos: Position) -> Any:
+        iv = None
+        if self.stash is not None:
+            iv = self.stash.iv_for(pos, cipher.type_of(node), cipher.encode_plaintext(node), aad)
+        enc = cipher.encrypt(node, self.key, aad, iv=iv, randbytes=self.randbytes)
+        if isinstance(node, Comment):
+            if self.rule.rejects_ciphertext(enc):
+                raise EncryptError("an encrypted comment matches unencrypted_comment_regex; "
+                                   "choose a regex that cannot match ENC[...] text")
+            return Comment(enc)
+        return enc
+
+    def _decrypt(self, node: Any, aad: str, pos: Position) -> Any:
+        text = node.text if isinstance(node, Comment) else node
+        if isinstance(node, Comment) and not cipher.is_encrypted(text):
+            # A plain comment in an encrypted file (older sops, or added by
+            # hand): sops keeps it; so do we.  A comment in ENC form that
+            # fails below is tampering and is refused (SOPS_FORMAT.md §16).
+            return node
+        value, iv = cipher.decrypt(text, self.key, aad)
+        if self.stash is not None and iv is not None:
+            self.stash.remember(pos, cipher.type_of(value), cipher.encode_plaintext(value), aad, iv)
+        return value
+
+    def mac_hex(self) -> str:
+        return self.hash.hexdigest().upper()
+
+
+def _user_path(pos: Position) -> list:
+    """Position -> a user-facing path (drops the document index and comment markers)."""
+    return [p for p in pos[1:] if not isinstance(p, tuple)]
+
+
+def encrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *, stash: Stash | None = None,
+                 randbytes: Callable[[int], bytes] = secrets.token_bytes) -> tuple[list[Branch], str]:
+    """Encrypt plaintext documents; returns (encrypted docs, MAC hex)."""
+    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, True, randbytes)
+    out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
+    return out, w.mac_hex()
+
+
+def decrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *,
+                 stash: Stash | None = None) -> tuple[list[Branch], str]:
+    """Decrypt encrypted documents; returns (plaintext docs, recomputed MAC hex)."""
+    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, False, secrets.token_bytes)
+    out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
+    return out, w.mac_hex()
+
+
+def mac_aad(lastmodified: str) -> str:
+    """The MAC's AAD: ``lastmodified`` re-formatted by Go's RFC 3339 layout (no fraction)."""
+    try:
+        return gofmt.normalize_time_text(lastmodified, keep_fraction=False)
+    except ValueError:
+        raise MetadataError("metadata field 'lastmodified' is not a valid RFC 3339 time") from None
+
+
+def encrypt_mac(mac_hex: str, key: bytes, lastmodified: str, *, stash: Stash | None = None,
+                randbytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+    """Encrypt the MAC string as sops stores it in ``sops.mac``."""
+    aad = mac_aad(lastmodified)
+    iv = stash.iv_for(_MAC_POSITION, "str", mac_hex.encode(), aad) if stash is not None else None
+    return cipher.encrypt(mac_hex, key, aad, iv=iv, randbytes=randbytes)
+
+
+def verify_mac(stored: str, computed_hex: str, key: bytes, lastmodified: str,
+               *, stash: Stash | None = None) -> None:
+    """Check the stored MAC against the recomputed one; :class:`MacMismatch` (51) if not.
+
+    The message never includes either MAC (they are digests of secrets).
+    """
+    aad = mac_aad(lastmodified)
+    try:
+        value, iv = cipher.decrypt(stored, key, aad)
+    except DecryptError:
+        raise MacMismatch("Cannot decrypt MAC: the MAC or lastmodified was altered, "
+                          "or the data key is wrong") from None
+    if not value:
+        raise MacMismatch("MAC mismatch: the file has no MAC")
+    if not isinstance(value, str) or not hmac.compare_digest(value.encode(), computed_hex.encode()):
+        raise MacMismatch("MAC mismatch: the file's values do not match its MAC "
+                          "(a value was changed outside sops/secretsctl)")
+    if stash is not None and iv is not None:
+        stash.remember(_MAC_POSITION, "str", value.encode(), aad, iv)
