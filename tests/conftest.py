@@ -74,7 +74,8 @@ def gnupg_home(tmp_path_factory: pytest.TempPathFactory) -> str:
     for n in (1, 2):
         subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import",
                         str(KEYS / f"pgp-test-{n}.sec.asc")], check=True, capture_output=True)
-    return str(home)
+    yield str(home)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
 
 
 def run(argv: list[str], env: dict[str, str], input: bytes | None = None,
