@@ -43,6 +43,9 @@ class SecretsctlError(Exception):
     """
 
     exit_code: int = ExitCode.GENERIC
+    #: Only reports meant to be read as a block (the per-key data-key report)
+    #: keep their line breaks; every other message is folded onto one line.
+    multiline: bool = False
 
     def __init__(self, message: str, *, exit_code: int | None = None,
                  file: str | None = None, tree_path: str | None = None,
@@ -64,7 +67,10 @@ class SecretsctlError(Exception):
     def user_message(self) -> str:
         """``file: path: message`` (the parts that are known)."""
         parts = [p for p in (self.file, self.tree_path) if p]
-        return ": ".join(parts + [self.message])
+        message = self.message
+        if not self.multiline:
+            message = " ".join(line.strip() for line in message.splitlines() if line.strip())
+        return ": ".join(parts + [message])
 
 
 class ConfigError(SecretsctlError):
@@ -147,3 +153,4 @@ class DataKeyError(SecretsctlError):
     """No master key could unwrap the data key (per-key report in message)."""
 
     exit_code = ExitCode.COULD_NOT_RETRIEVE_KEY
+    multiline = True

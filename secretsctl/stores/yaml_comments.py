@@ -1,0 +1,234 @@
+"""Comment discovery and attribution for the YAML loader (SOPS_FORMAT.md §9.1.1).
+
+go-yaml attaches comments to nodes as head/line/foot comments and sops turns
+them into comment items; the rules here reproduce where they end up, as
+observed case by case with the real binary (see tests/test_store_yaml.py).
+Also home of the composed-node types both modules use.
+"""
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ruamel.yaml import tokens as tk
+
+__all__ = ["Node", "Entry", "Attach", "SourceComment", "find_comments", "collect_entries", "attribute",
+           "move_doc_head", "next_start"]
+
+@dataclass(eq=False)
+class Node:
+    """A composed YAML node with the source positions we need."""
+
+    kind: str                      # "map", "seq" or "scalar"
+    index: int                     # source offset of the node's start
+    line: int                      # 0-based line of the start
+    col: int                       # 0-based column of the start
+    flow: bool = False
+    value: str = ""                # scalar text
+    style: Optional[str] = None    # scalar style (None = plain)
+    tag: Optional[str] = None      # explicit tag, if any
+    pairs: list = field(default_factory=list)    # map: [(key Node, value Node)]
+    items: list = field(default_factory=list)    # seq: [(dash offset, value Node)]
+
+
+@dataclass(eq=False)
+class Entry:
+    """A block mapping key or block sequence item: where comments attach."""
+
+    start: int
+    line: int
+    col: int
+    container: Node
+    idx: int
+    parent: Optional["Entry"]      # the entry whose value holds ``container``
+    value: Node
+
+
+# --------------------------------------------------------------------------
+# comments
+
+
+@dataclass
+class SourceComment:
+    index: int
+    line: int
+    col: int
+    text: str
+    own_line: bool
+    to_previous_doc: bool = False
+
+
+def find_comments(text: str, tokens: list[Any]) -> list[SourceComment]:
+    """Comments are the ``#…`` runs in the gaps between tokens.
+
+    Scanning token gaps (rather than raw lines) keeps ``#`` inside quoted
+    or block scalars out, because those are covered by scalar tokens.
+    """
+    out: list[SourceComment] = []
+    pos = 0
+    spans = [(t.start_mark.index, t.end_mark.index) for t in tokens] + [(len(text), len(text))]
+    for (start, end), tok in zip(spans, tokens + [None]):
+        if start > pos:
+            _gap_comments(text, pos, start, out)
+        if isinstance(tok, tk.ScalarToken) and tok.style in ("|", ">"):
+            # The scanner swallows a comment on a block scalar's header line
+            # (`key: |  # note`) into the scalar token; go-yaml keeps it.
+            eol = text.find("\n", start)
+            hdr = text.find("#", start, eol if eol >= 0 else len(text))
+            if hdr >= 0:
+                _gap_comments(text, hdr, eol if eol >= 0 else len(text), out)
+        pos = max(pos, end)
+    return out
+
+
+def _gap_comments(text: str, lo: int, hi: int, out: list[SourceComment]) -> None:
+    i = text.find("#", lo, hi)
+    while i >= 0:
+        eol = text.find("\n", i, hi)
+        eol = hi if eol < 0 else eol
+        bol = text.rfind("\n", 0, i) + 1
+        body = text[i + 1:eol].rstrip("\r")
+        own = text[bol:i].strip() == ""
+        out.append(SourceComment(i, text.count("\n", 0, i), i - bol, body, own))
+        i = text.find("#", eol, hi)
+
+
+def collect_entries(node: Node, parent: Optional[Entry], out: list[Entry],
+                     seen: set[int]) -> None:
+    """All block entries in source order (aliases are visited once)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if node.kind == "map":
+        for i, (k, v) in enumerate(node.pairs):
+            entry = Entry(k.index, k.line, k.col, node, i, parent, v)
+            if not node.flow:
+                out.append(entry)
+            collect_entries(v, entry, out, seen)
+    elif node.kind == "seq":
+        for i, (dash, v) in enumerate(node.items):
+            entry = Entry(dash, v.line if node.flow else -1, -1, node, i, parent, v)
+            if not node.flow:
+                out.append(entry)
+            collect_entries(v, entry, out, seen)
+
+
+def _chain(entry: Entry) -> list[Node]:
+    """Containers from the root down to ``entry``'s container."""
+    out: list[Node] = []
+    e: Optional[Entry] = entry
+    while e is not None:
+        out.append(e.container)
+        e = e.parent
+    return out[::-1]
+
+
+def _container_col(n: Node, entries_by_container: dict[int, Entry]) -> int:
+    first = entries_by_container.get(id(n))
+    return first.col if first is not None else n.col
+
+
+Attach = dict[int, dict[int, list[str]]]   # id(container) -> index -> comment texts
+
+
+def attribute(comments: list[SourceComment], root: Node, entries: list[Entry],
+               last_doc: bool) -> Attach:
+    """Decide, for every comment, the container and position it precedes.
+
+    This reproduces how go-yaml + sops place comments (§9.1.1), verified
+    case by case against the binary: line comments go before the entry that
+    starts on their line; own-line comments go before the next entry when it
+    is at least as indented, else to the deepest still-open collection whose
+    column is <= the comment's column (a foot comment).
+    """
+    attach: Attach = {}
+    firsts: dict[int, Entry] = {}
+    for e in entries:
+        firsts.setdefault(id(e.container), e)
+
+    def put(container: Node, idx: int, text: str) -> None:
+        attach.setdefault(id(container), {}).setdefault(idx, []).append(text)
+
+    starts = [e.start for e in entries]
+    for c in comments:
+        if not c.own_line:
+            on_line = [e for e in entries if e.line == c.line and e.start < c.index]
+            if on_line:
+                target = on_line[-1]
+                v = target.value
+                # A line comment after a flow collection lands on its first
+                # element (go-yaml attaches it to the collection node).
+                if target.container.kind == "map" and v.flow and v.line == c.line and \
+                        (v.pairs or v.items):
+                    put(v, 0, c.text)
+                else:
+                    put(target.container, target.idx, c.text)
+                continue
+        if c.to_previous_doc:
+            put(root, _size(root), c.text)
+            continue
+        n = bisect.bisect_left(starts, c.index)
+        prev = entries[n - 1] if n > 0 else None
+        nxt = entries[n] if n < len(entries) else None
+        if prev is None:
+            if nxt is not None:
+                put(nxt.container, nxt.idx, c.text)
+            else:
+                put(root, _size(root), c.text)
+            continue
+        chain = _chain(prev)
+        if nxt is not None and (nxt.parent is prev or
+                                (nxt.col >= c.col and nxt.container in chain)):
+            put(nxt.container, nxt.idx, c.text)
+            continue
+        chosen = chain[0]
+        for cont in chain:
+            if _container_col(cont, firsts) <= c.col:
+                chosen = cont
+        if nxt is None and not last_doc and c.col == 0:
+            # Before a `---`, a column-0 comment after an indentless
+            # top-level sequence is a document foot comment, not the list's.
+            chosen = root
+        if nxt is not None and nxt.container is chosen:
+            put(chosen, nxt.idx, c.text)
+        else:
+            put(chosen, _size(chosen), c.text)
+    return attach
+
+
+def _size(n: Node) -> int:
+    return len(n.pairs) if n.kind == "map" else len(n.items)
+
+
+def next_start(docs: list[tuple[int, Optional[Node]]], i: int) -> float:
+    return docs[i + 1][0] if i + 1 < len(docs) else float("inf")
+
+
+def move_doc_head(text: str, doc: tuple[int, Optional[Node]], comments: list[SourceComment]) -> None:
+    """Mark a later document's head comment as a foot of the previous one.
+
+    go-yaml makes the first comment block after ``---`` that is followed by
+    a blank line the document's head comment, and sops ends up writing it
+    before the ``---`` (i.e. at the end of the previous document).
+    """
+    start, root = doc
+    if root is None:
+        return
+    lines = text.split("\n")
+    sep_line = text.count("\n", 0, start)
+    block = []
+    for c in comments:
+        if c.index < start or c.index >= root.index:
+            continue
+        if c.line == sep_line or not c.own_line:
+            return   # `--- # x`: the comments stay in their document
+        if block and c.line != block[-1].line + 1:
+            break
+        block.append(c)
+    if not block:
+        return
+    after = block[-1].line + 1
+    if after < len(lines) and lines[after].strip() == "" and after < root.line:
+        for c in block:
+            c.to_previous_doc = True

@@ -1,0 +1,335 @@
+"""Tree -> YAML text, byte-compatible with what sops (go-yaml v3) writes.
+
+Layout follows SOPS_FORMAT.md §9.1.2 (indent ``I``, sequences indented
+under their key, mappings inside sequences at ``dash + 2``), scalar styles
+§9.1.3 (go-yaml's analyse-then-downgrade: plain -> single -> double, literal
+blocks for multi-line text) and comments §9.1.4.  Generic emitters
+(PyYAML/ruamel) wrap lines, quote differently and indent differently, hence
+this dedicated one.
+"""
+from __future__ import annotations
+
+import base64
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import EmitError
+from ..gofmt import float_yaml
+from ..tree import Branch, Comment, Item, Timestamp, str_to_bytes
+from .yaml_resolve import is_base60_float, is_old_bool, resolve_plain
+
+__all__ = ["Emitter", "scalar_text"]
+
+_BREAKS = "\r\n\x85\u2028\u2029"
+_FIRST_INDICATORS = "#,[]{}&*!|>'\"%@`"
+_ESCAPES = {"\0": "0", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f",
+            "\r": "r", "\x1b": "e", '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_",
+            "\u2028": "L", "\u2029": "P"}
+
+
+def _printable(ch: str) -> bool:
+    """go-yaml's is_printable (4-byte UTF-8 and C1 controls are not)."""
+    return (ch in "\n\t" or "\x20" <= ch <= "\x7e" or "\xa0" <= ch <= "\ud7ff"
+            or ("\ue000" <= ch <= "\ufffd" and ch != "\ufeff"))
+
+
+@dataclass
+class _Analysis:
+    """The subset of go-yaml's scalar analysis that decides the style."""
+
+    plain: bool = True
+    single: bool = True
+    block: bool = True
+    multiline: bool = False
+
+
+def _analyze(s: str) -> _Analysis:
+    """Which styles can carry ``s`` (a port of the *rules*, not of the code)."""
+    a = _Analysis()
+    if not s:
+        a.plain = a.block = False
+        return a
+    block_ind = s.startswith(("---", "...")) or s[0] in _FIRST_INDICATORS
+    if s[0] in "?:-" and (len(s) == 1 or s[1] in " \t" + _BREAKS):
+        block_ind = True
+    special = tab = space_break = break_space = False
+    for i, ch in enumerate(s):
+        follow_ws = i + 1 >= len(s) or s[i + 1] in " \t" + _BREAKS
+        prev_ws = i == 0 or s[i - 1] in " \t" + _BREAKS
+        if i > 0 and ((ch == ":" and follow_ws) or (ch == "#" and prev_ws)):
+            block_ind = True
+        if ch == "\t":
+            tab = True
+        elif not _printable(ch):
+            special = True
+        if ch in _BREAKS:
+            a.multiline = True
+            if i > 0 and s[i - 1] == " ":
+                space_break = True
+        elif ch == " " and i > 0 and s[i - 1] in _BREAKS:
+            break_space = True
+    edge = s[0] in " " + _BREAKS or s[-1] in " " + _BREAKS
+    if edge or a.multiline or block_ind:
+        a.plain = False
+    if s[-1] == " ":
+        a.block = False
+    if break_space or space_break or tab or special:
+        a.plain = False
+        a.single = False
+    if space_break or special:
+        a.block = False
+    return a
+
+
+def _double(s: str) -> str:
+    out = ['"']
+    for ch in s:
+        if ch in _ESCAPES and (ch != "\xa0"):
+            out.append("\\" + _ESCAPES[ch])
+        elif not _printable(ch) or ch == "\ufeff" or ch == "\t":
+            n = ord(ch)
+            out.append("\\x%02X" % n if n <= 0xFF else "\\u%04X" % n if n <= 0xFFFF
+                       else "\\U%08X" % n)
+        else:
+            out.append(ch)
+    return "".join(out) + '"'
+
+
+def _single(s: str, indent: int) -> str:
+    # go-yaml writes a line/paragraph separator raw and re-indents after it.
+    body = s.replace("'", "''")
+    for sep in "\u2028\u2029\x85":
+        body = body.replace(sep, sep + " " * indent)
+    return "'" + body + "'"
+
+
+def _needs_quotes(s: str) -> bool:
+    """Plain text that would read back as a non-string (YAML 1.1 or 1.2)."""
+    if is_old_bool(s) or is_base60_float(s) or s == "<<":
+        return True
+    return not isinstance(resolve_plain(s, True, big_ints=False), str)
+
+
+def scalar_text(value: Any) -> str:
+    """One-line text of a non-string scalar (int, float, bool, null, time)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return float_yaml(value)
+    if isinstance(value, Timestamp):
+        return value.text
+    raise EmitError(f"cannot emit a value of type {type(value).__name__}")
+
+
+class Emitter:
+    """Writes documents with indent ``I``; output is a list of lines."""
+
+    def __init__(self, indent: int = 4) -> None:
+        if indent < 0:
+            raise EmitError("YAML Negative indentation not accepted")
+        self.indent = indent or 4   # sops: 0 means the default
+        self.lines: list[str] = []
+
+    def _next(self, col: int) -> int:
+        """Next multiple of the indent strictly greater than ``col``."""
+        return self.indent * ((col + self.indent) // self.indent)
+
+    # -- scalars -----------------------------------------------------------
+
+    def _string(self, s: str, key: bool, block_col: int) -> tuple[str, list[str]]:
+        """(inline text, literal-block lines) for a string."""
+        try:
+            s.encode("utf-8")
+        except UnicodeEncodeError:
+            return self._binary(str_to_bytes(s), block_col)
+        if s == "<<":
+            # go-yaml resolves `<<` to the merge tag and writes it tagged,
+            # for keys and values alike.
+            return "!!merge <<", []
+        a = _analyze(s)
+        if "\n" in s and not key:
+            # go-yaml asks for a literal block for every multi-line string
+            # and falls back to double quotes when the block cannot carry it.
+            if a.block:
+                return self._literal(s, block_col)
+            return _double(s), []
+        if _needs_quotes(s):
+            return _double(s), []
+        if a.plain:
+            return s, []
+        if a.single and not (key and a.multiline):
+            return _single(s, block_col), []
+        return _double(s), []
+
+    def _literal(self, s: str, col: int) -> tuple[str, list[str]]:
+        header = "|"
+        if s[0] in " " + _BREAKS:
+            header += str(self.indent)   # go-yaml's indicator is the best indent
+        if not s.endswith("\n"):
+            header += "-"
+        elif s == "\n" or s.endswith("\n\n"):
+            header += "+"
+        body = s[:-1] if s.endswith("\n") else s
+        pad = " " * col
+        out = []
+        for line in body.split("\n"):
+            for sep in "\u2028\u2029":
+                line = line.replace(sep, sep + pad)
+            out.append(pad + line if line else "")
+        return header, out
+
+    def _binary(self, raw: bytes, col: int) -> tuple[str, list[str]]:
+        # Invalid UTF-8 is written as !!binary like go-yaml; long payloads are
+        # broken into 70-character lines inside a literal block.
+        b64 = base64.b64encode(raw).decode()
+        if len(b64) <= 70:
+            return "!!binary " + b64, []
+        chunks = [b64[i:i + 70] for i in range(0, len(b64), 70)]
+        return "!!binary |", [" " * col + c for c in chunks]
+
+    def _key(self, key: Any) -> str:
+        if not isinstance(key, str):
+            raise EmitError(f"cannot emit a mapping key of type {type(key).__name__}")
+        text, _ = self._string(key, True, 0)
+        return text
+
+    # -- collections -------------------------------------------------------
+
+    def _comment(self, col: int, c: Comment) -> None:
+        self.lines.append(" " * col + "#" + c.text)
+
+    def mapping(self, branch: Branch, col: int) -> None:
+        """Emit the entries of a non-empty mapping at column ``col``."""
+        for entry in branch:
+            if isinstance(entry, Comment):
+                self._comment(col, entry)
+            elif isinstance(entry, Item):
+                self._item(entry, col)
+            else:
+                raise EmitError(f"unexpected mapping entry {type(entry).__name__}")
+
+    def _complex_key(self, key: str, col: int) -> str:
+        """Emit ``? key`` and return the ``:`` that introduces the value.
+
+        go-yaml only writes simple keys up to 128 bytes on one line; longer
+        or multi-line keys use the explicit ``?`` form.
+        """
+        text, block = self._string(key, False, self._next(col))
+        self.lines.append(" " * col + "? " + text)
+        self.lines.extend(block)
+        return " " * col + ":"
+
+    def _item(self, item: Item, col: int) -> None:
+        key = item.key
+        if isinstance(key, str) and key != "<<" and (
+                len(key.encode("utf-8", "surrogateescape")) > 128 or "\n" in key):
+            head = self._complex_key(key, col)
+        else:
+            head = " " * col + self._key(key) + ":"
+        v = item.value
+        if isinstance(v, (Branch, list)):
+            if not _has_values(v):
+                # Comments of an empty collection can only go above the key.
+                for c in v:
+                    self._comment(col, c)
+                self.lines.append(head + (" {}" if isinstance(v, Branch) else " []"))
+                return
+            self.lines.append(head)
+            if isinstance(v, Branch):
+                self.mapping(v, self._next(col))
+            else:
+                self.sequence(v, self._next(col))
+            return
+        text, block = self._value(v, self._next(col))
+        self.lines.append(head + " " + text)
+        self.lines.extend(block)
+
+    def _value(self, v: Any, block_col: int) -> tuple[str, list[str]]:
+        if isinstance(v, str):
+            return self._string(v, False, block_col)
+        if isinstance(v, bytes):
+            return self._binary(v, block_col)
+        return scalar_text(v), []
+
+    def sequence(self, seq: list, dash: int) -> None:
+        """Emit the elements of a non-empty sequence with dashes at ``dash``."""
+        for elem in seq:
+            if isinstance(elem, Comment):
+                # Comments inside lists stay comment lines (SOPS_FORMAT §16).
+                self._comment(dash, elem)
+                continue
+            if isinstance(elem, (Branch, list)) and _has_values(elem):
+                self._nested(elem, dash)
+                continue
+            if isinstance(elem, (Branch, list)):
+                for c in elem:
+                    self._comment(dash, c)
+                text, block = ("{}" if isinstance(elem, Branch) else "[]"), []
+            else:
+                text, block = self._value(elem, dash + 2)
+            self.lines.append(" " * dash + "- " + text)
+            self.lines.extend(block)
+
+    def _nested(self, elem: list, dash: int) -> None:
+        """A collection inside a sequence starts on the dash line."""
+        # Leading comments of the element are written at the dash column,
+        # above the dash, as sops does for a mapping's head comments.
+        n = 0
+        while isinstance(elem[n], Comment):
+            self._comment(dash, elem[n])
+            n += 1
+        start = len(self.lines)
+        rest = type(elem)(elem[n:])
+        if isinstance(elem, Branch):
+            self.mapping(rest, dash + 2)   # type: ignore[arg-type]
+        else:
+            self.sequence(rest, dash + 2)
+        first = self.lines[start]
+        self.lines[start] = " " * dash + "- " + first[dash + 2:]
+
+    def document(self, doc: Branch) -> None:
+        """Emit one document (``{}`` when it has no keys)."""
+        if not _has_values(doc):
+            for c in doc:
+                self._comment(0, c)
+            self.lines.append("{}")
+            return
+        self.mapping(doc, 0)
+
+    def text(self) -> str:
+        """The emitted lines, each ended by a newline."""
+        return "".join(line + "\n" for line in self.lines)
+
+
+def _has_values(coll: list) -> bool:
+    return any(not isinstance(e, Comment) for e in coll)
+
+
+def emit_documents(docs: list[Branch], indent: int = 4) -> bytes:
+    """Documents separated by ``---`` lines (no leading ``---``)."""
+    parts = []
+    for doc in docs:
+        e = Emitter(indent)
+        e.document(doc)
+        parts.append(e.text())
+    return "---\n".join(parts).encode("utf-8", "surrogateescape")
+
+
+def emit_scalar_document(value: Any, indent: int = 4) -> bytes:
+    """A non-mapping value as its own YAML document (``42\\n``, ``- x\\n``)."""
+    e = Emitter(indent)
+    if isinstance(value, list) and not isinstance(value, Branch):
+        if _has_values(value):
+            e.sequence(value, 0)
+        else:
+            e.lines.append("[]")
+    else:
+        text, block = e._value(value, e.indent)
+        e.lines.append(text)
+        e.lines.extend(block)
+    return e.text().encode("utf-8", "surrogateescape")

@@ -1,0 +1,255 @@
+"""YAML bytes -> document trees, resolving types the way sops (go-yaml v3) does.
+
+ruamel.yaml is used only as a tokenizer/parser (events with positions); the
+composition, type resolution (SOPS_FORMAT.md §3.4) and comment attribution
+(§9.1.1) are ours, because both of ruamel's loaders resolve YAML 1.2 types
+and attach comments differently from go-yaml.
+"""
+from __future__ import annotations
+
+import base64
+import bisect
+import binascii
+from typing import Any, Iterator, Optional
+
+from ruamel.yaml import YAML
+from ruamel.yaml import events as ev
+from ruamel.yaml import tokens as tk
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from ..errors import EmptyDocumentError, EncryptError, InputError
+from ..tree import Branch, Comment, Item, bytes_to_str
+from .yaml_comments import (Attach, Entry, Node, SourceComment, attribute, collect_entries,
+                            find_comments, move_doc_head, next_start)
+from .yaml_resolve import ResolveError, resolve_plain, resolve_tagged
+
+__all__ = ["load_documents"]
+
+# go-yaml refuses documents whose aliases expand too much; we keep a budget
+# of built nodes so that an alias bomb cannot exhaust memory.
+_NODE_BUDGET = 5_000_000
+
+
+def _parser() -> YAML:
+    return YAML(typ="safe", pure=True)
+
+
+def _decode(data: bytes) -> str:
+    """Strict UTF-8 (go-yaml rejects invalid octets); a BOM is dropped."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"Error unmarshalling input yaml: yaml: invalid leading UTF-8 octet "
+                         f"at byte {exc.start}") from None
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _yaml_error(exc: YAMLError) -> InputError:
+    """Turn a ruamel error into an InputError without quoting source text."""
+    line = ""
+    problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, MarkedYAMLError):
+        problem = exc.problem or exc.context or problem
+        if exc.problem_mark is not None:
+            line = f"line {exc.problem_mark.line + 1}: "
+    return InputError(f"Error unmarshalling input yaml: yaml: {line}{problem}")
+
+
+# --------------------------------------------------------------------------
+# composition (events -> Node graph)
+
+
+class _Composer:
+    """Build Nodes from parser events, expanding nothing yet (aliases share)."""
+
+    def __init__(self, events: Iterator[Any], dashes: list[int]) -> None:
+        self.events = events
+        self.dashes = dashes
+        self.anchors: dict[str, Node] = {}
+
+    def documents(self) -> list[tuple[int, Optional[Node]]]:
+        """(start offset, root node) for each document of the stream."""
+        out = []
+        for e in self.events:
+            if isinstance(e, ev.DocumentStartEvent):
+                start = e.start_mark.index
+                root = self.node(next(self.events))
+                out.append((start, root))
+                self.anchors = {}
+        return out
+
+    def _dash_before(self, offset: int) -> int:
+        """Offset of the ``-`` introducing a block sequence item at ``offset``."""
+        i = bisect.bisect_right(self.dashes, offset) - 1
+        return self.dashes[i] if i >= 0 else offset
+
+    def node(self, e: Any) -> Node:
+        m = e.start_mark
+        if isinstance(e, ev.AliasEvent):
+            if e.anchor not in self.anchors:
+                raise InputError(f"Error unmarshalling input yaml: yaml: line {m.line + 1}: "
+                                 f"unknown anchor '{e.anchor}' referenced")
+            return self.anchors[e.anchor]
+        if isinstance(e, ev.ScalarEvent):
+            tag = None if e.tag in (None, "!") else e.tag
+            n = Node("scalar", m.index, m.line, m.column, value=e.value,
+                     style=e.style or None, tag=tag)
+        elif isinstance(e, ev.SequenceStartEvent):
+            n = Node("seq", m.index, m.line, m.column, flow=bool(e.flow_style))
+            for child in iter(lambda: next(self.events), None):
+                if isinstance(child, ev.SequenceEndEvent):
+                    break
+                item = self.node(child)
+                dash = item.index if n.flow else self._dash_before(child.start_mark.index)
+                n.items.append((dash, item))
+        elif isinstance(e, ev.MappingStartEvent):
+            n = Node("map", m.index, m.line, m.column, flow=bool(e.flow_style))
+            for child in iter(lambda: next(self.events), None):
+                if isinstance(child, ev.MappingEndEvent):
+                    break
+                key = self.node(child)
+                n.pairs.append((key, self.node(next(self.events))))
+        else:  # pragma: no cover - parser guarantees node events here
+            raise InputError(f"Error unmarshalling input yaml: unexpected {type(e).__name__}")
+        if getattr(e, "anchor", None):
+            self.anchors[e.anchor] = n
+        return n
+
+
+# --------------------------------------------------------------------------
+# building the tree
+
+
+class _Builder:
+    """Node graph -> tree values (aliases become deep copies)."""
+
+    def __init__(self, attach: Attach, check_dups: bool) -> None:
+        self.attach = attach
+        self.check_dups = check_dups
+        self.budget = _NODE_BUDGET
+
+    def value(self, n: Node, path: str, timestamps: bool = True) -> Any:
+        self.budget -= 1
+        if self.budget < 0:
+            raise InputError("Error unmarshalling input yaml: yaml: document contains "
+                             "excessive aliasing")
+        if n.kind == "scalar":
+            return self.scalar(n, timestamps)
+        if n.kind == "seq":
+            out: list = []
+            for i, (_, child) in enumerate(n.items):
+                out.extend(Comment(t) for t in self._comments(n, i))
+                out.append(self.value(child, f"{path}[{i}]", timestamps))
+            out.extend(Comment(t) for t in self._comments(n, len(n.items)))
+            return out
+        return self.mapping(n, path, timestamps)
+
+    def _comments(self, n: Node, idx: int) -> list[str]:
+        return self.attach.get(id(n), {}).get(idx, [])
+
+    def mapping(self, n: Node, path: str, timestamps: bool) -> Branch:
+        out = Branch()
+        seen: dict[str, int] = {}
+        for i, (k, v) in enumerate(n.pairs):
+            out.extend(Comment(t) for t in self._comments(n, i))
+            key = self.key(k, path)
+            if self.check_dups and key in seen:
+                raise InputError(f"Error unmarshalling file: yaml: unmarshal errors:\n  "
+                                 f"line {k.line + 1}: mapping key \"{key}\" already defined "
+                                 f"at line {seen[key] + 1}")
+            seen.setdefault(key, k.line)
+            # The metadata keeps its timestamps as text (they are Go strings
+            # in sops's struct), so resolution is switched off below `sops`.
+            ts = timestamps and not (path == "" and key == "sops" and not self.check_dups)
+            out.append(Item(key, self.value(v, f"{path}['{key}']", ts)))
+        out.extend(Comment(t) for t in self._comments(n, len(n.pairs)))
+        return out
+
+    def key(self, k: Node, path: str) -> str:
+        """Mapping keys must resolve to strings (sops: exit 23 otherwise)."""
+        if k.kind == "scalar":
+            if k.style is None and k.tag is None and k.value == "<<":
+                return "<<"   # the merge key stays a literal key (§3.4)
+            val = self.scalar(k, True)
+            if isinstance(val, str):
+                return val
+            kind = type(val).__name__
+        else:
+            kind = "map" if k.kind == "map" else "slice"
+        raise EncryptError(f"Error walking tree: Tree contains a non-string key (type {kind}) "
+                           f"at line {k.line + 1} under {path or 'the document root'}: "
+                           "Only string keys are supported")
+
+    def scalar(self, n: Node, timestamps: bool) -> Any:
+        if n.tag is not None:
+            if n.tag.endswith(":binary"):
+                try:
+                    raw = base64.b64decode("".join(n.value.split()), validate=True)
+                except (binascii.Error, ValueError):
+                    raise InputError(f"Error unmarshalling input yaml: yaml: line {n.line + 1}: "
+                                     "!!binary value contains invalid base64 data") from None
+                return bytes_to_str(raw)
+            try:
+                return resolve_tagged(n.tag, n.value, n.style is None, timestamps)
+            except ResolveError as exc:
+                raise InputError(f"Error unmarshalling input yaml: yaml: line {n.line + 1}: "
+                                 f"{exc}") from None
+        if n.style is not None:
+            return n.value
+        return resolve_plain(n.value, timestamps)
+
+
+def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
+    """Parse a YAML stream into documents (each must be a mapping)."""
+    text = _decode(data)
+    if text.strip() == "":
+        raise EmptyDocumentError("File cannot be completely empty, it must contain at least "
+                                 "one document")
+    yaml = _parser()
+    try:
+        tokens = [t for t in yaml.scan(text)
+                  if not isinstance(t, (tk.StreamStartToken, tk.StreamEndToken))]
+        dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
+        docs = _Composer(iter(yaml.parse(text)), dashes).documents()
+    except YAMLError as exc:
+        raise _yaml_error(exc) from None
+    if not docs:
+        # Only comments (or `...`): go-yaml's decoder reports EOF.
+        raise InputError("Error unmarshalling file: EOF")
+    comments = find_comments(text, tokens)
+    for i in range(1, len(docs)):
+        move_doc_head(text, docs[i], comments)
+    starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
+
+    def pos(offset: int) -> tuple[int, int]:
+        line = bisect.bisect_right(starts, offset) - 1
+        return line, offset - starts[line]
+
+    return [_build_doc(i, docs, comments, check_dups, pos) for i in range(len(docs))]
+
+
+def _build_doc(i: int, docs: list[tuple[int, Optional[Node]]], comments: list[SourceComment],
+               check_dups: bool, pos: Any) -> Branch:
+    start, root = docs[i]
+    end = docs[i + 1][0] if i + 1 < len(docs) else None
+    mine = [c for c in comments
+            if ((c.index >= start or i == 0) and (end is None or c.index < end)
+                and not c.to_previous_doc)
+            or (end is not None and c.to_previous_doc and end <= c.index < next_start(docs, i + 1))]
+    assert root is not None
+    if root.kind == "scalar" and root.style is None and root.tag is None and \
+            resolve_plain(root.value, False) is None:
+        # An empty document (`---` alone) is an empty mapping.
+        root = Node("map", root.index, root.line, root.col)
+    if root.kind != "map":
+        kind = {"seq": "!!seq"}.get(root.kind, "!!str")
+        raise InputError(f"Error unmarshalling file: yaml: unmarshal errors:\n  line "
+                         f"{root.line + 1}: cannot unmarshal {kind} into map[string]interface {{}}")
+    entries: list[Entry] = []
+    collect_entries(root, None, entries, set())
+    entries.sort(key=lambda e: e.start)
+    for e in entries:
+        if e.col < 0:   # a block sequence item: position of its dash
+            e.line, e.col = pos(e.start)
+    attach = attribute(mine, root, entries, end is None)
+    return _Builder(attach, check_dups).mapping(root, "", True)
