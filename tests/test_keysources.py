@@ -391,10 +391,6 @@ class TestPgpKey(KeySourceContract):
 # ------------------------------------------------------------------ opaque
 
 OPAQUE_ENTRIES = {
-    "kms": ({"arn": "arn:aws:kms:us-east-1:123456789012:key/abc", "role": "arn:aws:iam::1:role/r",
-             "context": {"a": "1", "b": "2"}, "created_at": "2024-01-01T00:00:00Z", "enc": "QUJD",
-             "aws_profile": "", "future_field": "kept"},
-            "arn:aws:kms:us-east-1:123456789012:key/abc"),
     "gcp_kms": ({"resource_id": "projects/p/locations/l/keyRings/r/cryptoKeys/k",
                  "created_at": "2024-01-01T00:00:00Z", "enc": "QUJD"},
                 "projects/p/locations/l/keyRings/r/cryptoKeys/k"),

@@ -2,9 +2,9 @@
 
 Every supported list name maps to a class with ``from_tree``.  Types
 secretsctl cannot use are served by :class:`OpaqueKey`, which keeps the
-entry verbatim.  ``kms`` is opaque for now; a real AWS KMS class replaces
-it with :func:`register` (``register("kms", KmsKey)``) — nothing here
-imports boto3.
+entry verbatim.  ``kms`` is served by :class:`KmsKey`, registered below
+over the opaque default; importing it does not import boto3 (only its
+client factory does, on the first KMS call).
 """
 from __future__ import annotations
 
@@ -15,13 +15,14 @@ from ..errors import KeySourceError
 from ..tree import Branch
 from .age import AgeKey
 from .base import KeyEnv, MasterKey
+from .kms import KmsKey
 from .opaque import OpaqueKey
 from .pgp import PgpKey
 
 __all__ = [
     "REGISTRY", "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER", "OPAQUE_TYPES",
     "register", "key_from_tree", "keys_from_string", "split_key_list", "sort_for_decryption",
-    "AgeKey", "PgpKey", "OpaqueKey", "KeyEnv", "MasterKey",
+    "AgeKey", "PgpKey", "KmsKey", "OpaqueKey", "KeyEnv", "MasterKey",
 ]
 
 # Order of the lists inside one key group (SOPS_FORMAT.md §7.2); decryption
@@ -51,6 +52,9 @@ def register(type_id: str, cls: type) -> None:
     if type_id not in KEY_TYPE_ORDER_IN_GROUP:
         raise ValueError(f"unknown key type {type_id!r}")
     REGISTRY[type_id] = cls
+
+
+register("kms", KmsKey)
 
 
 def key_from_tree(type_id: str, entry: Branch) -> MasterKey:
