@@ -71,6 +71,8 @@ class EncryptOptions:
     shamir_threshold: int | None = None
     rule: CryptRule | None = None
     mac_only_encrypted: bool | None = None
+    #: ``--encryption-context`` text; also applies to KMS keys from ``.sops.yaml``.
+    encryption_context: str | None = None
 
 
 @dataclass
@@ -93,7 +95,14 @@ def _store(fmt: str, config: SopsConfig) -> Store:
     return make_store(fmt, config.stores)
 
 
-def _settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
+def _with_context(spec: KeySpec, context: str) -> KeySpec:
+    """A KMS string spec without its own context takes the command line's."""
+    if spec.type_id != "kms" or spec.context or isinstance(spec.spec, dict):
+        return spec
+    return replace(spec, context=context)
+
+
+def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
     """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
     base = config.creation_for(filename) or CreationSettings()
     merged = replace(base)
@@ -105,6 +114,12 @@ def _settings(options: EncryptOptions, config: SopsConfig, filename: str | None)
         merged.rule = options.rule
     if options.mac_only_encrypted is not None:
         merged.mac_only_encrypted = options.mac_only_encrypted
+    if options.encryption_context:
+        merged.key_groups = [[_with_context(s, options.encryption_context) for s in g]
+                             for g in merged.key_groups]
+    if len(merged.key_groups) >= 2 and not merged.shamir_threshold:
+        # sops writes the implied threshold (every group needed) explicitly.
+        merged.shamir_threshold = len(merged.key_groups)
     if not any(merged.key_groups):
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
@@ -124,7 +139,7 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
     if store.has_metadata(docs):
         raise AlreadyEncrypted("file is already encrypted (it has a top-level 'sops' entry); "
                                "use 'secretsctl edit' or rename that key", file=filename)
-    settings = _settings(options or EncryptOptions(), config, filename)
+    settings = creation_settings(options or EncryptOptions(), config, filename)
     groups = build_key_groups(settings.key_groups)
     rule = settings.rule or (None if in_fmt == "binary" else CryptRule("unencrypted_suffix", "_unencrypted"))
     if in_fmt == "binary":

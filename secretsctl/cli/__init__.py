@@ -48,6 +48,24 @@ class Group(click.Group):
                        "rerun with SECRETSCTL_DEBUG=1 for details", err=True)
             ctx.exit(1)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        """``secretsctl FILE`` alone means ``secretsctl edit FILE``, as in sops."""
+        name = args[0] if args else ""
+        if name and self.get_command(ctx, name) is None and _looks_like_file(name):
+            return "edit", self.get_command(ctx, "edit"), args
+        return super().resolve_command(ctx, args)
+
+
+def _looks_like_file(name: str) -> bool:
+    # An existing file, or a creatable path that names a directory or an
+    # extension: a mistyped command ("decryt") must not open an editor.
+    if name.startswith("-"):
+        return False
+    if os.path.isfile(name):
+        return True
+    parent = os.path.dirname(name) or "."
+    return os.path.isdir(parent) and ("/" in name or "." in os.path.basename(name))
+
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="secretsctl", prog_name="secretsctl")
@@ -63,6 +81,14 @@ def _register() -> None:
     cli.add_command(crypt.encrypt_cmd)
     cli.add_command(crypt.decrypt_cmd)
     cli.add_command(crypt.filestatus_cmd)
+    from . import editcmd
+    cli.add_command(editcmd.edit_cmd)
+    cli.add_command(editcmd.set_cmd)
+    cli.add_command(editcmd.unset_cmd)
+    from . import execcmd
+    cli.add_command(execcmd.exec_env_cmd)
+    cli.add_command(execcmd.exec_file_cmd)
+    cli.add_command(execcmd.export_cmd)
 
 
 _register()

@@ -1,6 +1,7 @@
 """Shared click options (pip-tools style) and the flag -> API mapping."""
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
 import click
@@ -9,6 +10,8 @@ from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..errors import ConflictingParameters
 from ..formats import FORMATS
+from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
+from ..keysources.kms import parse_context
 from ..rules import RULE_NAMES, rule_from
 
 F = Callable[..., Any]
@@ -33,8 +36,25 @@ in_place = click.option("-i", "--in-place", is_flag=True, help="Write the result
 output = click.option("--output", type=click.Path(dir_okay=False), help="Write the result to this file.")
 filename_override = click.option("--filename-override", help="Use this name for format detection and creation rules.")
 ignore_mac = click.option("--ignore-mac", is_flag=True, help="Do not check the MAC (recovery only).")
-decryption_order = click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
-                                help="Comma list of key types to try first (default: age,pgp).")
+KMS_TIMEOUT_META = "secretsctl.kms_timeout"
+
+
+def _remember_kms_timeout(ctx: click.Context, param: click.Parameter, value: float | None) -> None:
+    # Not a command parameter: runtime() puts it into the Runtime's environ,
+    # where the KMS key source reads SECRETSCTL_KMS_TIMEOUT.
+    if value is not None:
+        ctx.meta[KMS_TIMEOUT_META] = value
+
+
+kms_timeout = click.option("--kms-timeout", type=click.FloatRange(min=0, min_open=True),
+                           expose_value=False, callback=_remember_kms_timeout,
+                           help=f"Seconds per AWS KMS call before giving up on that key "
+                                f"(default 5; env {KMS_TIMEOUT_VAR}).")
+# Every command that recovers a data key takes both options.
+decryption_order = compose(
+    click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
+                 help="Comma list of key types to try first (default: age,pgp)."),
+    kms_timeout)
 shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_threshold", type=int,
                                 help="Number of key groups needed to decrypt.")
 
@@ -44,6 +64,7 @@ key_flags = compose(
     click.option("-k", "--kms", envvar="SOPS_KMS_ARN", help="Comma list of AWS KMS ARNs (ARN+ROLE_ARN allowed)."),
     click.option("--aws-profile", default="", help="AWS profile for the --kms keys."),
     click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2."),
+    kms_timeout,
 )
 
 rule_flags = compose(*[
@@ -64,17 +85,26 @@ def encrypt_options(kw: dict[str, Any]) -> EncryptOptions:
     kw.pop("aws_profile", None)
     context = kw.pop("encryption_context", "")
     if context:
-        specs = [KeySpec(s.type_id, s.spec, s.aws_profile, context) if s.type_id == "kms" else s
-                 for s in specs]
+        parse_context(context)  # sops rejects a malformed context even without --kms (exit 6)
     rule = rule_from({n: kw.pop(n, None) for n in RULE_NAMES})
     return EncryptOptions(key_groups=[specs] if specs else None,
                           shamir_threshold=kw.pop("shamir_threshold", None),
-                          rule=rule, mac_only_encrypted=kw.pop("mac_only_encrypted", None))
+                          rule=rule, mac_only_encrypted=kw.pop("mac_only_encrypted", None),
+                          encryption_context=context or None)
 
 
 def runtime(config_path: str | None) -> Runtime:
-    """The process's runtime (real environment, clock, randomness)."""
-    return Runtime(config_path=config_path)
+    """The process's runtime (real environment, clock, randomness).
+
+    ``--kms-timeout`` reaches the KMS key source as ``SECRETSCTL_KMS_TIMEOUT``
+    in the injected environment (the flag wins over the variable).
+    """
+    environ = dict(os.environ)
+    ctx = click.get_current_context(silent=True)
+    timeout = ctx.meta.get(KMS_TIMEOUT_META) if ctx is not None else None
+    if timeout is not None:
+        environ[KMS_TIMEOUT_VAR] = repr(timeout)
+    return Runtime(environ=environ, config_path=config_path)
 
 
 def check_targets(file: str | None, in_place: bool, output: str | None) -> None:

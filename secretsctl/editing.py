@@ -1,0 +1,338 @@
+"""``edit``, ``set`` and ``unset`` as a library: decrypt, change, re-encrypt, write back.
+
+Re-encryption goes through :func:`secretsctl.api.reencrypt`: same data key
+and the position-keyed IV stash, so every value whose plaintext did not
+change keeps its exact ciphertext and a diff shows only what changed (plus
+``mac`` and ``lastmodified``).
+
+No lost updates: the file's bytes are remembered when it is read and
+compared again just before writing.  If someone else changed it meanwhile,
+the file is left alone and the user's edit is written, *encrypted*, to a
+sibling file (``name.conflict-<UTC time>.ext``; the extension stays last so
+the format is still detected) and :class:`EditConflict` is raised.  A
+rename-based writer can still slip in between that check and our rename;
+the window is a few milliseconds instead of the whole editing session.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from . import api, datakey, editor
+from .api import Decrypted, EncryptOptions, Runtime
+from .errors import InputError, SecretsctlError, SetFormatError
+from .fileio import existing_mode, read_file, write_atomic
+from .formats import make_store, resolve_format
+from .keyspec import build_key_groups
+from .keysources.base import format_created_at
+from .metadata import Metadata, metadata_from_tree, metadata_to_tree
+from .rules import CryptRule
+from .stash import Stash
+from .stores.base import Store
+from .tree import Branch, Comment, Item, get_path, parse_path, set_path, unset_path
+
+__all__ = ["EditConflict", "EditSettings", "edit_file", "set_value", "unset_value",
+           "parse_json_value", "example_document", "conflict_path"]
+
+# The documents sops opens for a new file (SOPS_FORMAT.md §12.6).
+_EXAMPLES = {
+    "yaml": (b"hello: Welcome to SOPS! Edit this file as you please!\n"
+             b"example_key: example_value\n"
+             b"# Example comment\n"
+             b"example_array:\n    - example_value1\n    - example_value2\n"
+             b"example_number: 1234.56789\n"
+             b"example_booleans:\n    - true\n    - false\n"),
+    "json": (b'{\n\t"hello": "Welcome to SOPS! Edit this file as you please!",\n'
+             b'\t"example_key": "example_value",\n'
+             b'\t"example_array": [\n\t\t"example_value1",\n\t\t"example_value2"\n\t],\n'
+             b'\t"example_number": 1234.56789,\n'
+             b'\t"example_booleans": [\n\t\ttrue,\n\t\tfalse\n\t]\n}'),
+    "dotenv": (b"# This is an example file.\n"
+               b"hello=Welcome to SOPS! Edit this file as you please!\n"
+               b"example_key=example_value\n"
+               b"example_multiline=foo\\nbar\\nbaz\n"),
+    "ini": (b"; This is an example file.\n[Welcome!]\n"
+            b"hello       = Welcome to SOPS! Edit this file as you please!\n"
+            b"example_key = example_value\n"),
+    "binary": b"Welcome to SOPS! Edit this file as you please!",
+}
+
+
+class EditConflict(SecretsctlError):
+    """The file changed on disk during the edit; the edit was saved beside it (exit 1)."""
+
+    def __init__(self, message: str, *, file: str | None = None, saved_to: str | None = None) -> None:
+        super().__init__(message, file=file)
+        self.saved_to = saved_to
+
+
+@dataclass
+class EditSettings:
+    """How to run the editor; the defaults are non-interactive and silent."""
+
+    environ: dict[str, str] | None = None  # editor variables (default: runtime.environ)
+    prompt: Callable[[str], bool] | None = None  # prompt(reason) True: re-open after an invalid edit
+    temp_root: str | None = None  # default: /dev/shm or the temp dir
+    show_master_keys: bool = False
+
+
+def example_document(fmt: str) -> bytes:
+    """The example plaintext sops opens for a new file of format ``fmt``."""
+    return _EXAMPLES[fmt]
+
+
+def conflict_path(path: str, when: datetime) -> str:
+    """A free sibling name ``stem.conflict-YYYYMMDDTHHMMSSZ[-n].ext`` for ``path``."""
+    directory, name = os.path.split(path)
+    stem, ext = os.path.splitext(name)
+    if not ext and name.startswith("."):  # ".env": the whole name is the extension
+        stem, ext = "", name
+    stamp = when.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    n = 0
+    while True:
+        suffix = f"-{n}" if n else ""
+        candidate = os.path.join(directory, f"{stem}.conflict-{stamp}{suffix}{ext}")
+        if not os.path.lexists(candidate):
+            return candidate
+        n += 1
+
+
+def _read_if_exists(path: str) -> bytes | None:
+    try:
+        return read_file(path)
+    except SecretsctlError:
+        if not os.path.lexists(path):
+            return None
+        raise
+
+
+def _write_back(path: str, before: bytes | None, data: bytes, rt: Runtime,
+                keep_conflict: bool) -> None:
+    """Write ``data`` to ``path`` unless the file changed since it was read as ``before``."""
+    now = _read_if_exists(path)
+    if now == before:
+        write_atomic(path, data)
+        return
+    if not keep_conflict:
+        raise EditConflict("the file changed on disk while it was being updated; nothing "
+                           "was written, run the command again", file=path)
+    sibling = conflict_path(path, rt.now())
+    write_atomic(sibling, data, mode=existing_mode(path) or 0o600)
+    raise EditConflict(f"the file changed on disk while you were editing; it was not "
+                       f"overwritten. Your edit is saved, encrypted, in {sibling}",
+                       file=path, saved_to=sibling)
+
+
+# ------------------------------------------------------------------ edit
+
+def _new_file(path: str, fmt: str, options: EncryptOptions, rt: Runtime) -> Decrypted:
+    """State for a file that does not exist yet: keys from flags or creation rules."""
+    config = rt.config(path)
+    settings = api.creation_settings(options, config, path)
+    groups = build_key_groups(settings.key_groups)
+    rule = settings.rule or CryptRule("unencrypted_suffix", "_unencrypted")
+    meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold,
+                    rule=None if fmt == "binary" else rule,
+                    mac_only_encrypted=settings.mac_only_encrypted,
+                    lastmodified=format_created_at(rt.now()))
+    key = datakey.generate(rt.randbytes)
+    datakey.wrap(key, groups, meta.shamir_threshold, rt.keys())
+    docs = make_store(fmt, config.stores).load_plain(example_document(fmt))
+    return Decrypted(docs, meta, key, Stash(), fmt, config)
+
+
+def _keys_signature(meta: Metadata) -> list[list[str]]:
+    return [[f"{k.type_id}:{k.identifier()}" for k in g] for g in meta.key_groups] + [[str(meta.shamir_threshold)]]
+
+
+def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
+               ) -> Callable[[bytes], list[Branch]]:
+    """Parse edited text; with ``show_keys`` also take the edited metadata (as sops does)."""
+    def plain(data: bytes) -> list[Branch]:
+        docs = store.load_plain(data)
+        if store.has_metadata(docs):
+            raise InputError("it has a top-level 'sops' key, which is reserved for the "
+                             "metadata; rename it")
+        return docs
+
+    def with_keys(data: bytes) -> list[Branch]:
+        docs, meta_tree = store.load_encrypted(data)
+        meta = metadata_from_tree(meta_tree, binary=(dec.fmt == "binary"))
+        if not meta.all_keys():
+            raise InputError("no master keys were provided, so the file cannot be encrypted")
+        if _keys_signature(meta) != _keys_signature(dec.metadata):
+            datakey.wrap(dec.data_key, meta.key_groups, meta.shamir_threshold, rt.keys())
+        else:
+            meta.key_groups = dec.metadata.key_groups  # keep the wrapped keys byte for byte
+        dec.metadata = meta
+        return docs
+    return with_keys if show_keys else plain
+
+
+def _editor_text(dec: Decrypted, store: Store, show_keys: bool) -> bytes:
+    if not show_keys:
+        return store.emit_plain(dec.docs)
+    return store.emit_encrypted(dec.docs, metadata_to_tree(dec.metadata))
+
+
+def edit_file(path: str, *, input_type: str | None = None, output_type: str | None = None,
+              options: EncryptOptions | None = None, ignore_mac: bool = False,
+              decryption_order: list[str] | None = None, settings: EditSettings | None = None,
+              runtime: Runtime | None = None) -> None:
+    """Open ``path`` decrypted in the user's editor and save the edit re-encrypted.
+
+    A missing file starts from the store's example document, with keys from
+    ``options`` or the creation rules.  Raises ``FileNotModified`` (200) when
+    the text is unchanged, ``EditorError`` (201) when the editor fails,
+    :class:`EditConflict` (1) when the file changed on disk meanwhile.
+    """
+    rt = runtime or Runtime()
+    es = settings or EditSettings()
+    before = _read_if_exists(path)
+    fmt = resolve_format(input_type, path)
+    try:
+        if before is None:
+            dec = _new_file(path, fmt, options or EncryptOptions(), rt)
+        else:
+            dec = api.decrypt_data(before, input_type=input_type, filename=path,
+                                   ignore_mac=ignore_mac, decryption_order=decryption_order,
+                                   runtime=rt)
+        store = make_store(dec.fmt, dec.config.stores)
+        docs = editor.edit_loop(_editor_text(dec, store, es.show_master_keys), os.path.basename(path),
+                                _validator(dec, store, es.show_master_keys, rt),
+                                environ=es.environ if es.environ is not None else rt.environ,
+                                prompt=es.prompt, root=es.temp_root)
+        out = api.reencrypt(dec, docs, output_type=output_type, runtime=rt)
+        _write_back(path, before, out, rt, keep_conflict=True)
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+
+
+# ------------------------------------------------------------------ set / unset
+
+def _number(text: str) -> Any:
+    # sops parses JSON numbers as float64 (`set f '["a"]' 5` stores type:float);
+    # an integer a float64 cannot hold exactly stays an int instead of losing digits.
+    value = int(text)
+    try:
+        as_float = float(value)
+    except OverflowError:
+        return value
+    return as_float if as_float == value else value
+
+
+def parse_json_value(text: str | bytes) -> Any:
+    """A ``set`` VALUE: JSON to a tree value (objects keep key order, numbers are floats)."""
+    try:
+        raw = json.loads(text, object_pairs_hook=lambda pairs: Branch(Item(k, v) for k, v in pairs),
+                         parse_int=_number)
+    except (ValueError, RecursionError):
+        raise SetFormatError("Value for --set is not valid JSON") from None
+    return raw
+
+
+def _to_tree(value: Any) -> Any:
+    """Plain Python data or tree values (or a mix) -> tree values."""
+    if isinstance(value, Branch):
+        return Branch(Item(i.key, _to_tree(i.value)) if isinstance(i, Item) else i for i in value)
+    if isinstance(value, dict):
+        return Branch(Item(str(k), _to_tree(v)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return [_to_tree(v) for v in value]
+    return value
+
+
+def _strict_equal(a: Any, b: Any) -> bool:
+    """Equality that tells 1, 1.0 and True apart (sops compares Go values)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, Branch):
+        return len(a) == len(b) and all(
+            type(x) is type(y) and (x == y if isinstance(x, Comment)
+                                    else x.key == y.key and _strict_equal(x.value, y.value))
+            for x, y in zip(a, b))
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_strict_equal(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def _tree_path(text: str) -> list:
+    try:
+        path = parse_path(text)
+    except ValueError:
+        raise SetFormatError("Invalid set index format") from None
+    if not path:
+        raise SetFormatError("Invalid set index format")
+    return path
+
+
+def _update(path: str, tree_path: str, change: Callable[[Branch], bool], *,
+            input_type: str | None, output_type: str | None, ignore_mac: bool,
+            decryption_order: list[str] | None, runtime: Runtime | None) -> bool:
+    rt = runtime or Runtime()
+    try:
+        before = read_file(path)
+        dec = api.decrypt_data(before, input_type=input_type, filename=path, ignore_mac=ignore_mac,
+                               decryption_order=decryption_order, runtime=rt)
+        if not dec.docs:
+            dec.docs.append(Branch())
+        if not change(dec.docs[0]):
+            return False
+        out = api.reencrypt(dec, output_type=output_type, runtime=rt)
+        _write_back(path, before, out, rt, keep_conflict=False)
+        return True
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+
+
+def set_value(path: str, tree_path: str, value: Any, *, idempotent: bool = False,
+              input_type: str | None = None, output_type: str | None = None,
+              ignore_mac: bool = False, decryption_order: list[str] | None = None,
+              runtime: Runtime | None = None) -> bool:
+    """Set ``tree_path`` (``["a"][0]``) to ``value`` in the encrypted file; True if written.
+
+    Missing mappings/lists are created; an index past the end appends.
+    With ``idempotent`` an already equal value leaves the file untouched.
+    """
+    components = _tree_path(tree_path)
+    new = _to_tree(value)
+
+    def change(doc: Branch) -> bool:
+        if idempotent:
+            try:
+                if _strict_equal(get_path(doc, components), new):
+                    return False
+            except KeyError:
+                pass
+        try:
+            set_path(doc, components, new)
+        except KeyError as exc:
+            raise SecretsctlError(f"cannot set value: {exc.args[0]}", tree_path=tree_path) from None
+        return True
+    return _update(path, tree_path, change, input_type=input_type, output_type=output_type,
+                   ignore_mac=ignore_mac, decryption_order=decryption_order, runtime=runtime)
+
+
+def unset_value(path: str, tree_path: str, *, idempotent: bool = False,
+                input_type: str | None = None, output_type: str | None = None,
+                ignore_mac: bool = False, decryption_order: list[str] | None = None,
+                runtime: Runtime | None = None) -> bool:
+    """Remove ``tree_path`` from the encrypted file; True if written.
+
+    A missing key is an error (exit 1, ``Key not found: …``) unless ``idempotent``.
+    """
+    components = _tree_path(tree_path)
+
+    def change(doc: Branch) -> bool:
+        try:
+            unset_path(doc, components)
+        except KeyError as exc:
+            if idempotent:
+                return False
+            raise SecretsctlError(str(exc.args[0]), tree_path=tree_path) from None
+        return True
+    return _update(path, tree_path, change, input_type=input_type, output_type=output_type,
+                   ignore_mac=ignore_mac, decryption_order=decryption_order, runtime=runtime)
