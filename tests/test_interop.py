@@ -135,10 +135,17 @@ RULE_DOC = (
     b"key_secret: s\nkey_plain: q\n"
 )
 
+RULE_DOCS = {
+    "dotenv": (b"# sops:enc\n# second comment\nsecret=a\nplain=b\npublic=p\nport=1\npassword=pw\n"
+               b"# sops:plain\nkey_secret=s\nkey_plain=q\n"),
+    "ini": (b"top = t\n\n; sops:enc\n[main]\nsecret = a\n; sops:plain\npublic = p\npassword = pw\n"
+            b"\n[list]\nkey_secret = s\nkey_plain = q\nport = 1\n"),
+}
+
 
 @pytest.mark.parametrize("rule", list(RULES))
 @pytest.mark.parametrize("mac_only", [False, True])
-@pytest.mark.parametrize("fmt", ["yaml", "json"])
+@pytest.mark.parametrize("fmt", ["yaml", "json", "dotenv", "ini"])
 def test_selection_rules_both_ways(rule, mac_only, fmt, tmp_path, cli, sops, env):
     cfg = f"creation_rules:\n  - age: '{age_recipient(1)}'\n    {rule}: '{RULES[rule]}'\n"
     if mac_only:
@@ -149,6 +156,7 @@ def test_selection_rules_both_ways(rule, mac_only, fmt, tmp_path, cli, sops, env
         doc = (b'{"secret": "a", "public": "p", "port": 1, "password": "pw", '
                b'"list": ["x", "y"], "nested": {"inner": {"deep": "z"}, "sib": "w"}, '
                b'"key_secret": "s", "key_plain": "q"}\n')
+    doc = RULE_DOCS.get(fmt, doc)
     src = _write(tmp_path, fmt, doc)
     ours_enc = _ok(cli(["encrypt", str(src)], env=env, cwd=tmp_path), "secretsctl encrypt")
     sops_enc = _ok(sops(["encrypt", str(src)], env=env, cwd=tmp_path), "sops encrypt")
