@@ -34,11 +34,7 @@ def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
 
 @click.command("encrypt")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@o.in_place
-@o.output
-@o.input_type
-@o.output_type
-@o.filename_override
+@o.io_options
 @o.key_flags
 @o.rule_flags
 @o.shamir_threshold
@@ -63,11 +59,7 @@ def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
 
 @click.command("decrypt")
 @click.argument("file", required=False, type=click.Path(dir_okay=False))
-@o.in_place
-@o.output
-@o.input_type
-@o.output_type
-@o.filename_override
+@o.io_options
 @click.option("--extract", help='Print one value, e.g. \'["a"][0]\'.')
 @o.ignore_mac
 @o.decryption_order

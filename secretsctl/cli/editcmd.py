@@ -71,12 +71,7 @@ def _value_text(value: str | None, value_file: bool, value_stdin: bool) -> bytes
 @click.option("--value-file", is_flag=True, help="VALUE is a file holding the JSON value.")
 @click.option("--value-stdin", is_flag=True, help="Read the JSON value from stdin.")
 @click.option("--idempotent", is_flag=True, help="Do not write the file if the value is already set.")
-@o.input_type
-@o.output_type
-@o.shamir_threshold
-@o.ignore_mac
-@o.decryption_order
-@o.config_opt
+@o.rewrite_options
 def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_stdin: bool,
             idempotent: bool, input_type: str | None, output_type: str | None,
             shamir_threshold: int | None, ignore_mac: bool, decryption_order: str | None,
@@ -95,12 +90,7 @@ def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_std
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.argument("path")
 @click.option("--idempotent", is_flag=True, help="A missing PATH is not an error.")
-@o.input_type
-@o.output_type
-@o.shamir_threshold
-@o.ignore_mac
-@o.decryption_order
-@o.config_opt
+@o.rewrite_options
 def unset_cmd(file: str, path: str, idempotent: bool, input_type: str | None,
               output_type: str | None, shamir_threshold: int | None, ignore_mac: bool,
               decryption_order: str | None, config_path: str | None) -> None:

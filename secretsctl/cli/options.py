@@ -113,3 +113,9 @@ def check_targets(file: str | None, in_place: bool, output: str | None) -> None:
         raise ConflictingParameters("cannot use --in-place and --output together")
     if in_place and not file:
         raise ConflictingParameters("cannot use --in-place when reading from stdin")
+
+
+#: ``-i``/``--output``/types/``--filename-override``: encrypt and decrypt.
+io_options = compose(in_place, output, input_type, output_type, filename_override)
+#: What commands that rewrite a file in place (set, unset) share.
+rewrite_options = compose(input_type, output_type, shamir_threshold, ignore_mac, decryption_order, config_opt)
