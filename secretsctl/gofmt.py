@@ -185,6 +185,7 @@ def normalize_time_text(text: str, keep_fraction: bool = True) -> str:
     including ``-00:00``, becomes ``Z``; other offsets are kept as written.
     """
     dt, frac = parse_rfc3339(text)
-    base = dt.strftime("%Y-%m-%dT%H:%M:%S")
+    # Not strftime: it writes year 125 as "125"; RFC 3339 needs four digits.
+    base = "%04d-%02d-%02dT%02d:%02d:%02d" % (dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
     frac = frac[:9].rstrip("0") if keep_fraction else ""
     return base + ("." + frac if frac else "") + _zone_text(dt)

@@ -21,12 +21,29 @@ from conftest import KEYS, age_recipient, sops_binary
 KEY = bytes(range(32))
 INT64 = (-(2**63), 2**63 - 1)
 
+
+def _sops_can_read(s: str) -> bool:
+    """False for strings whose YAML form (go-yaml's, which we reproduce) sops
+    itself cannot parse back, so no YAML tool can round-trip them:
+
+    * multi-line text starting with a space or a line break gets a literal
+      block with indentation indicator ``|4``, which go-yaml writes relative
+      to the wrong column inside sequences (``- |4-`` then content at dash+2);
+    * multi-line text starting with a tab gets a literal block whose first
+      line starts with a tab: go-yaml's auto-detection rejects it ("found a
+      tab character where an indentation space is expected").
+    """
+    return not ("\n" in s and s[:1] in " \t\r\n\x85\u2028\u2029")
+
+
+# `<<` is excluded from keys: go-yaml writes it as the merge key `!!merge <<`
+# and then refuses to read it back unless its value is a mapping.
 keys = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-               min_size=1, max_size=12)
-texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
-timestamps = st.datetimes(min_value=datetime(1970, 1, 1), max_value=datetime(2200, 1, 1),
+               min_size=1, max_size=12).filter(lambda k: k != "<<" and _sops_can_read(k))
+texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).filter(_sops_can_read)
+timestamps = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 1, 1),
                           timezones=st.just(timezone.utc)).map(
-    lambda d: Timestamp(d.strftime("%Y-%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}".rstrip("0") if d.microsecond else "") + "Z"))
+    lambda d: Timestamp(f"{d.year:04d}-" + d.strftime("%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}".rstrip("0") if d.microsecond else "") + "Z"))
 
 
 def scalars(big_ints: bool, inf: bool):

@@ -157,7 +157,36 @@ def _check(sops, tmp_path: Path, text: str, indent: int | None = None) -> None:
         pytest.fail("emission differs from sops:\n" + diff)
 
 
-GROUPS = {"scalars": SCALARS, "layout": LAYOUT, "comments": COMMENTS, "configs": CONFIGS}
+# Found by the property test / fuzzing against the binary (each line is a
+# regression case).
+FUZZ = [
+    # keys that are not "simple" (any line break kind, > 128 bytes) take the
+    # explicit `? key` form; the value's first line stays on the `:` line
+    "\"\\r\": null\n\"k\\Lz\": 1\n\"a\\x85\": 2\n\"p\\P\": {b: 1, c: [1]}\n\"n\\nl\": [x, [y]]\n"
+    "\"e\\L\": []\nl:\n  - \"k\\L\": [1, 2]\n    \"m\\L\": {b: 1}\n    \"o\\r\": {\"q\\r\": {r: 1}}\n"
+    + "\"" + "\u00e9" * 65 + "\": {a: 1}\n",
+    # go-yaml's resolver: Go's ParseFloat for `.`-prefixed text (underscores
+    # between digits), ParseInt of `0b`/`0o` with a sign after the prefix,
+    # int64/uint64 ranges, float underflow, ASCII-only timestamp digits
+    "a: .1_0\nb: .5e1_0\nc: 0b-1\nd: 0o-7\ne: 0b+1\nf: +0x8000000000000000\ng: 0x10000000000000000\n"
+    "h: ._5\ni: .5e999\nj: 1e-400\nk: -1e-400\nl: -0b+1\nm: \".1_0\"\nn: \"0b-1\"\no: \"0o+7\"\n"
+    "p: \"+0x8000000000000000\"\nq: 2024-\u0661\u0662-02\nr: \".5e999\"\n",
+    # a string starting with U+FEFF is written with every character escaped
+    "a: \"\\ufeff,n%n{12}\"\nb: \"\\ufeff\u00e9\u2603\\U0001F600 \\t\\n\\\"\\\\\\u00a0\"\n\"\\ufeffk\": 1\nc: \"x\\ufeff\"\n",
+]
+
+# U+2028/U+2029 are written raw in single quotes and literal blocks; the
+# rest of the line is indented as a new line, and a literal block ending in
+# one is directly followed by the next key (or `---`).
+RAW_BREAKS = [
+    "a: \"x\\Ly\"\nb: \"x\\L\\Ly\"\nc: \"x\\L\"\nd: \"p\\nq\\L\"\ne: \"\\n\\Lz\\n\\P\\n\"\n"
+    "f: \"m\\nn\\L\\L\"\ng: {h: \"p\\nq\\P\", i: 1}\nj: [\"x\\ny\\L\", z]\nk: \"x\\ny\\Lz\"\n"
+    "l: \"a\\L\\nb\\n\"\n\"k\\Lz\\n\": 1\nm: \"\\ufeff\\L\"\n",
+    "a: \"x\\ny\\L\"\n---\nb: [\"p\\nq\\P\"]\n---\nc: \"x\\ny\\L\"\n",
+]
+
+GROUPS = {"scalars": SCALARS, "layout": LAYOUT, "comments": COMMENTS, "configs": CONFIGS,
+          "fuzz": FUZZ}
 
 
 @pytest.mark.parametrize("group", sorted(GROUPS))
@@ -173,6 +202,29 @@ def test_golden_indent(sops, tmp_path, indent):
 @pytest.mark.parametrize("n", range(len(MULTIDOC)))
 def test_golden_multidoc(sops, tmp_path, n):
     _check(sops, tmp_path, MULTIDOC[n])
+
+
+@pytest.mark.parametrize("n", range(len(RAW_BREAKS)))
+def test_golden_raw_breaks(sops, tmp_path, n):
+    _check(sops, tmp_path, RAW_BREAKS[n])
+
+
+@pytest.mark.parametrize("indent", [2, 3])
+def test_golden_explicit_keys_indent(sops, tmp_path, indent):
+    # With I=3, a key inside a sequence item sits at 5 and its value at 6:
+    # go-yaml then breaks the line after `:` instead of padding.
+    _check(sops, tmp_path, FUZZ[0] + "s:\n  - - \"k\\L\": {a: 1}\n      \"j\\L\": [1]\n", indent)
+
+
+def test_sops_raw_break_output_loads_back(sops, tmp_path):
+    # The reverse direction: what sops writes (raw U+2028/U+2029 in single
+    # quotes and literal blocks, a key glued after a break) reads back to
+    # the tree sops wrote it from.
+    for text in RAW_BREAKS:
+        data = text.encode()
+        want = _sops_roundtrip(sops, data, tmp_path)
+        assert "\u2028".encode() in want
+        assert YamlStore().load_plain(want) == YamlStore().load_plain(data)
 
 
 # ---------------------------------------------------------------------------
@@ -366,10 +418,25 @@ def test_list_comments_stay_comment_lines():
 
 
 def test_reparse_of_own_output_is_stable():
-    # U+2028 is excluded: ruamel's scanner does not read go-yaml's output for it.
-    text = "---\n".join(SCALARS + LAYOUT + COMMENTS).replace("\\u2028", "")
-    # `-0.0` is emitted as `-0`, which reads back as the int 0 (as in sops).
-    text = text.replace("m: -0.0\n", "").encode()
+    text = "---\n".join(SCALARS + LAYOUT + COMMENTS + FUZZ + RAW_BREAKS)
+    # `-0.0` (and `-1e-400`) is emitted as `-0`, which reads back as the int
+    # 0 (as in sops).
+    text = text.replace("m: -0.0\n", "").replace("k: -1e-400\n", "").encode()
     store = YamlStore()
     once = store.emit_plain(store.load_plain(text))
     assert store.emit_plain(store.load_plain(once)) == once
+
+
+@pytest.mark.parametrize("text,go_value", [
+    (".1_0", 0.1), (".5e1_0", 5e9), ("._5", "._5"), (".5_", ".5_"), (".5e999", ".5e999"),
+    ("0b-1", -1), ("0o+7", 7), ("-0b+1", "-0b+1"), ("1e-400", 0.0),
+    ("+0x8000000000000000", "+0x8000000000000000"), ("0x10000000000000000", "0x10000000000000000"),
+    ("+18446744073709551615", 1.8446744073709552e19), ("18446744073709551615", 2**64 - 1),
+    ("-9223372036854775809", -9.223372036854776e18), ("2024-\u0661\u0662-02", "2024-\u0661\u0662-02"),
+])
+def test_resolve_like_go_yaml(text, go_value):
+    # go-yaml's resolve(): the emitter quotes exactly the strings it would
+    # not read back as strings.
+    from secretsctl.stores.yaml_resolve import resolve_plain
+    got = resolve_plain(text, True, big_ints=False)
+    assert type(got) is type(go_value) and got == go_value

@@ -22,6 +22,12 @@ from .yaml_resolve import is_base60_float, is_old_bool, resolve_plain
 __all__ = ["Emitter", "scalar_text"]
 
 _BREAKS = "\r\n\x85\u2028\u2029"
+# Breaks other than \n that go-yaml writes raw (inside single quotes and
+# literal blocks); it then treats the rest of the line as a new line.
+_RAW_BREAKS = "\u2028\u2029"
+# Marks an emitted line that ends in a raw break: the next line follows it
+# directly, without a \n (NUL itself is always written escaped).
+_JOIN = "\x00"
 _FIRST_INDICATORS = "#,[]{}&*!|>'\"%@`"
 _ESCAPES = {"\0": "0", "\a": "a", "\b": "b", "\t": "t", "\n": "n", "\v": "v", "\f": "f",
             "\r": "r", "\x1b": "e", '"': '"', "\\": "\\", "\x85": "N", "\xa0": "_",
@@ -55,8 +61,10 @@ def _analyze(s: str) -> _Analysis:
         block_ind = True
     special = tab = space_break = break_space = False
     for i, ch in enumerate(s):
-        follow_ws = i + 1 >= len(s) or s[i + 1] in " \t" + _BREAKS
-        prev_ws = i == 0 or s[i - 1] in " \t" + _BREAKS
+        # go-yaml: "followed by" checks blanks only, "preceded by" also
+        # breaks and NUL.
+        follow_ws = i + 1 >= len(s) or s[i + 1] in " \t"
+        prev_ws = i == 0 or s[i - 1] in " \t\0" + _BREAKS
         if i > 0 and ((ch == ":" and follow_ws) or (ch == "#" and prev_ws)):
             block_ind = True
         if ch == "\t":
@@ -83,11 +91,14 @@ def _analyze(s: str) -> _Analysis:
 
 
 def _double(s: str) -> str:
+    # go-yaml's BOM test looks at the start of the value, so a string that
+    # starts with U+FEFF has every character escaped (`\x41` for `A`).
+    escape_all = s.startswith("\ufeff")
     out = ['"']
     for ch in s:
-        if ch in _ESCAPES and (ch != "\xa0"):
+        if ch in _ESCAPES and (ch != "\xa0" or escape_all):
             out.append("\\" + _ESCAPES[ch])
-        elif not _printable(ch) or ch == "\ufeff" or ch == "\t":
+        elif escape_all or not _printable(ch) or ch == "\ufeff" or ch == "\t":
             n = ord(ch)
             out.append("\\x%02X" % n if n <= 0xFF else "\\u%04X" % n if n <= 0xFFFF
                        else "\\U%08X" % n)
@@ -96,12 +107,35 @@ def _double(s: str) -> str:
     return "".join(out) + '"'
 
 
+def _with_breaks(s: str, indent: int, quote: str = "") -> str:
+    """go-yaml's single-quoted / literal writers: breaks are copied, and the
+    first character after a run of breaks is indented to ``indent``."""
+    out = []
+    breaks = not quote   # a literal block starts on a fresh line
+    for ch in s:
+        if ch in _BREAKS:
+            if quote and not breaks and ch == "\n":
+                out.append("\n")   # a quoted scalar folds: \n needs a blank line
+            out.append(ch)
+            breaks = True
+        else:
+            if breaks:
+                out.append(" " * indent)
+            out.append(ch + ch if ch == quote else ch)
+            breaks = False
+    return "".join(out)
+
+
 def _single(s: str, indent: int) -> str:
-    # go-yaml writes a line/paragraph separator raw and re-indents after it.
-    body = s.replace("'", "''")
-    for sep in "\u2028\u2029\x85":
-        body = body.replace(sep, sep + " " * indent)
-    return "'" + body + "'"
+    return "'" + _with_breaks(s, indent, "'") + "'"
+
+
+def _split(text: str) -> list[str]:
+    """Physical lines of ``text``; a trailing raw break marks a joined line."""
+    lines = text.split("\n")
+    if text and text[-1] in _RAW_BREAKS:
+        lines[-1] += _JOIN
+    return lines
 
 
 def _needs_quotes(s: str) -> bool:
@@ -170,18 +204,15 @@ class Emitter:
         header = "|"
         if s[0] in " " + _BREAKS:
             header += str(self.indent)   # go-yaml's indicator is the best indent
-        if not s.endswith("\n"):
+        # Chomping looks at any break kind, not only \n.
+        if s[-1] not in _BREAKS:
             header += "-"
-        elif s == "\n" or s.endswith("\n\n"):
+        elif len(s) == 1 or s[-2] in _BREAKS:
             header += "+"
-        body = s[:-1] if s.endswith("\n") else s
-        pad = " " * col
-        out = []
-        for line in body.split("\n"):
-            for sep in "\u2028\u2029":
-                line = line.replace(sep, sep + pad)
-            out.append(pad + line if line else "")
-        return header, out
+        text = _with_breaks(s, col)
+        if text.endswith("\n"):
+            return header, text[:-1].split("\n")   # the final \n ends the last line
+        return header, _split(text)
 
     def _binary(self, raw: bytes, col: int) -> tuple[str, list[str]]:
         # Invalid UTF-8 is written as !!binary like go-yaml; long payloads are
@@ -192,16 +223,29 @@ class Emitter:
         chunks = [b64[i:i + 70] for i in range(0, len(b64), 70)]
         return "!!binary |", [" " * col + c for c in chunks]
 
-    def _key(self, key: Any) -> str:
+    def _simple_key(self, key: Any) -> str | None:
+        """The key's one-line text, or None if go-yaml needs the ``?`` form.
+
+        go-yaml writes a simple key only for a one-line scalar of at most
+        128 bytes (counting a written tag, e.g. ``!!binary``).
+        """
         if not isinstance(key, str):
             raise EmitError(f"cannot emit a mapping key of type {type(key).__name__}")
-        text, _ = self._string(key, True, 0)
-        return text
+        if key == "<<":
+            return "!!merge <<"
+        try:
+            size = len(key.encode("utf-8"))
+        except UnicodeEncodeError:
+            text, block = self._binary(str_to_bytes(key), 0)
+            return None if block else text
+        if size > 128 or any(ch in _BREAKS for ch in key):
+            return None
+        return self._string(key, True, 0)[0]
 
     # -- collections -------------------------------------------------------
 
     def _comment(self, col: int, c: Comment) -> None:
-        self.lines.append(" " * col + "#" + c.text)
+        self._add(" " * col + "#" + c.text, [])
 
     def mapping(self, branch: Branch, col: int) -> None:
         """Emit the entries of a non-empty mapping at column ``col``."""
@@ -213,41 +257,50 @@ class Emitter:
             else:
                 raise EmitError(f"unexpected mapping entry {type(entry).__name__}")
 
-    def _complex_key(self, key: str, col: int) -> str:
-        """Emit ``? key`` and return the ``:`` that introduces the value.
+    def _complex_key(self, key: str, col: int) -> None:
+        """Emit ``? key`` (the explicit form for keys that are not simple)."""
+        text, block = self._value(key, self._next(col))
+        self._add(" " * col + "? " + text, block)
 
-        go-yaml only writes simple keys up to 128 bytes on one line; longer
-        or multi-line keys use the explicit ``?`` form.
-        """
-        text, block = self._string(key, False, self._next(col))
-        self.lines.append(" " * col + "? " + text)
-        self.lines.extend(block)
-        return " " * col + ":"
+    def _add(self, first: str, rest: list[str]) -> None:
+        """Append lines; a line ending in a raw break absorbs the next one."""
+        for line in [first] + rest:
+            if self.lines and self.lines[-1].endswith(_JOIN):
+                # go-yaml is at column 0 after the break: the indentation of
+                # the next line is written, but no line break.
+                self.lines[-1] = self.lines[-1][:-1] + line
+            else:
+                self.lines.append(line)
 
     def _item(self, item: Item, col: int) -> None:
-        key = item.key
-        if isinstance(key, str) and key != "<<" and (
-                len(key.encode("utf-8", "surrogateescape")) > 128 or "\n" in key):
-            head = self._complex_key(key, col)
+        simple = self._simple_key(item.key)
+        if simple is None:
+            self._complex_key(item.key, col)
+            head = " " * col + ":"
         else:
-            head = " " * col + self._key(key) + ":"
+            head = " " * col + simple + ":"
         v = item.value
         if isinstance(v, (Branch, list)):
             if not _has_values(v):
                 # Comments of an empty collection can only go above the key.
                 for c in v:
                     self._comment(col, c)
-                self.lines.append(head + (" {}" if isinstance(v, Branch) else " []"))
+                self._add(head + (" {}" if isinstance(v, Branch) else " []"), [])
                 return
-            self.lines.append(head)
+            self._add(head, [])
+            start = len(self.lines)
+            inner = self._next(col)
             if isinstance(v, Branch):
-                self.mapping(v, self._next(col))
+                self.mapping(v, inner)
             else:
-                self.sequence(v, self._next(col))
+                self.sequence(v, inner)
+            if simple is None and inner > col + 1:
+                # After an explicit key go-yaml stays on the `:` line and
+                # indents the collection's first line from there.
+                self.lines[start - 1] += self.lines.pop(start)[col + 1:]
             return
         text, block = self._value(v, self._next(col))
-        self.lines.append(head + " " + text)
-        self.lines.extend(block)
+        self._add(head + " " + text, block)
 
     def _value(self, v: Any, block_col: int) -> tuple[str, list[str]]:
         if isinstance(v, str):
@@ -272,8 +325,7 @@ class Emitter:
                 text, block = ("{}" if isinstance(elem, Branch) else "[]"), []
             else:
                 text, block = self._value(elem, dash + 2)
-            self.lines.append(" " * dash + "- " + text)
-            self.lines.extend(block)
+            self._add(" " * dash + "- " + text, block)
 
     def _nested(self, elem: list, dash: int) -> None:
         """A collection inside a sequence starts on the dash line."""
@@ -297,13 +349,15 @@ class Emitter:
         if not _has_values(doc):
             for c in doc:
                 self._comment(0, c)
-            self.lines.append("{}")
+            self._add("{}", [])
             return
         self.mapping(doc, 0)
 
     def text(self) -> str:
-        """The emitted lines, each ended by a newline."""
-        return "".join(line + "\n" for line in self.lines)
+        """The emitted lines, each ended by a newline (unless it ends in a raw
+        break: then the document, or the next ``---``, follows directly)."""
+        return "".join(line[:-1] if line.endswith(_JOIN) else line + "\n"
+                       for line in self.lines)
 
 
 def _has_values(coll: list) -> bool:
@@ -330,6 +384,5 @@ def emit_scalar_document(value: Any, indent: int = 4) -> bytes:
             e.lines.append("[]")
     else:
         text, block = e._value(value, e.indent)
-        e.lines.append(text)
-        e.lines.extend(block)
+        e._add(text, block)
     return e.text().encode("utf-8", "surrogateescape")

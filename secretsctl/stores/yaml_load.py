@@ -29,6 +29,88 @@ __all__ = ["load_documents"]
 # of built nodes so that an alias bomb cannot exhaust memory.
 _NODE_BUDGET = 5_000_000
 
+# go-yaml (YAML 1.1) treats U+2028/U+2029 as line breaks and writes them raw
+# in single quotes and literal blocks (then indents the rest of the line);
+# ruamel does not read that back.  The parser therefore sees them as \n
+# (same offsets) and the affected scalar values are corrected afterwards.
+_RAW_BREAKS = "\u2028\u2029"
+_AS_NEWLINE = {ord(c): "\n" for c in _RAW_BREAKS}
+
+
+def _source_breaks(src: str, pos: int):
+    """The line breaks of ``src`` from ``pos`` on, as go-yaml reads them."""
+    while pos < len(src):
+        ch = src[pos]
+        if ch in "\r\n\x85" + _RAW_BREAKS:
+            if ch == "\r" and src.startswith("\n", pos + 1):
+                pos += 1
+            yield ch if ch in _RAW_BREAKS else "\n"
+        pos += 1
+
+
+def _literal_breaks(src: str, start: int, value: str) -> str:
+    """A literal block's value with its breaks as written in the source:
+    each break of the value is the next source break after the header."""
+    header_end = src.find("\n", start)   # header lines end with a real \n
+    breaks = _source_breaks(src, header_end + 1)
+    return "".join(next(breaks, "\n") if ch == "\n" else ch for ch in value)
+
+
+def _single_quoted(body: str) -> str:
+    """go-yaml's folding of a single-quoted scalar's source text."""
+    lines = [""]
+    seps: list[str] = []
+    for ch in _split_keep(body):
+        if isinstance(ch, tuple):
+            seps.append(ch[0])
+            lines.append("")
+        else:
+            lines[-1] += ch
+    out = lines[0].rstrip(" \t")
+    i = 1
+    while i < len(lines):
+        lead = seps[i - 1]
+        trail = []
+        while i < len(lines) - 1 and lines[i].strip(" \t") == "":
+            trail.append(seps[i])
+            i += 1
+        text = lines[i].lstrip(" \t")
+        text = text if i == len(lines) - 1 else text.rstrip(" \t")
+        if lead == "\n":
+            out += "".join(trail) if trail else " "
+        else:
+            out += lead + "".join(trail)
+        out += text
+        i += 1
+    return out.replace("''", "'")
+
+
+def _split_keep(body: str):
+    """Characters of ``body``, with each line break as a 1-tuple."""
+    breaks = iter(_source_breaks(body, 0))
+    i = 0
+    while i < len(body):
+        ch = body[i]
+        if ch in "\r\n\x85" + _RAW_BREAKS:
+            yield (next(breaks),)
+            if ch == "\r" and body.startswith("\n", i + 1):
+                i += 1
+        else:
+            yield ch
+        i += 1
+
+
+def _raw_break_value(src: str, e: Any) -> str:
+    """The value go-yaml reads for a scalar whose source has raw breaks."""
+    start, end = e.start_mark.index, e.end_mark.index
+    if not any(c in src[start:end] for c in _RAW_BREAKS) and e.style != "|":
+        return e.value
+    if e.style == "|":
+        return _literal_breaks(src, start, e.value)
+    if e.style == "'":
+        return _single_quoted(src[start + 1:end - 1])
+    return e.value   # folded/double-quoted/plain: never written raw by go-yaml
+
 
 def _parser() -> YAML:
     return YAML(typ="safe", pure=True)
@@ -62,9 +144,10 @@ def _yaml_error(exc: YAMLError) -> InputError:
 class _Composer:
     """Build Nodes from parser events, expanding nothing yet (aliases share)."""
 
-    def __init__(self, events: Iterator[Any], dashes: list[int]) -> None:
+    def __init__(self, events: Iterator[Any], dashes: list[int], src: str = "") -> None:
         self.events = events
         self.dashes = dashes
+        self.src = src   # the original text, only when it has raw U+2028/9
         self.anchors: dict[str, Node] = {}
 
     def documents(self) -> list[tuple[int, Optional[Node]]]:
@@ -92,7 +175,8 @@ class _Composer:
             return self.anchors[e.anchor]
         if isinstance(e, ev.ScalarEvent):
             tag = None if e.tag in (None, "!") else e.tag
-            n = Node("scalar", m.index, m.line, m.column, value=e.value,
+            value = _raw_break_value(self.src, e) if self.src else e.value
+            n = Node("scalar", m.index, m.line, m.column, value=value,
                      style=e.style or None, tag=tag)
         elif isinstance(e, ev.SequenceStartEvent):
             n = Node("seq", m.index, m.line, m.column, flow=bool(e.flow_style))
@@ -201,7 +285,8 @@ class _Builder:
 
 def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
     """Parse a YAML stream into documents (each must be a mapping)."""
-    text = _decode(data)
+    src = _decode(data)
+    text = src.translate(_AS_NEWLINE)
     if text.strip() == "":
         raise EmptyDocumentError("File cannot be completely empty, it must contain at least "
                                  "one document")
@@ -210,7 +295,8 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
         tokens = [t for t in yaml.scan(text)
                   if not isinstance(t, (tk.StreamStartToken, tk.StreamEndToken))]
         dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
-        docs = _Composer(iter(yaml.parse(text)), dashes).documents()
+        raw = src if src != text else ""
+        docs = _Composer(iter(yaml.parse(text)), dashes, raw).documents()
     except YAMLError as exc:
         raise _yaml_error(exc) from None
     if not docs:

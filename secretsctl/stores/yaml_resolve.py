@@ -31,15 +31,21 @@ _SPECIAL: dict[str, Any] = {
 _GO_INT = re.compile(r"([+-]?)(?:0[xX]([0-9a-fA-F]+)|0[oO]([0-7]+)|0[bB]([01]+)|0([0-7]*)|([1-9][0-9]*))")
 # go-yaml's yamlStyleFloat, checked before strconv.ParseFloat.
 _YAML_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
+# strconv.ParseFloat syntax for text starting with `.` (go-yaml passes it
+# unmodified, so Go's digit-separating underscores are accepted: `.1_0`).
+_DOT_FLOAT = re.compile(r"\.[0-9_]*[0-9][0-9_]*(?:[eE][-+]?[0-9][0-9_]*)?")
+# go-yaml's fallback for `0b`/`0o` prefixes: ParseInt of the rest, which may
+# carry its own sign (`0b-1` is -1).
+_PREFIX_SIGNED = re.compile(r"0([bo])([-+]?)([0-9]+)")
 _BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
 _OLD_BOOLS = frozenset("y Y yes Yes YES on On ON n N no No NO off Off OFF".split())
 
 # go-yaml's allowedTimestampFormats as regexes (Go's non-padded layout
 # fields accept one or two digits; the fraction separator may be `,`).
-_TS_DATE = r"(\d{4})-(\d{1,2})-(\d{1,2})"
-_TS_TIME = r"(\d{1,2}):(\d{1,2}):(\d{1,2})(?:[.,](\d+))?"
-_TS_ZONED = re.compile(_TS_DATE + r"[Tt]" + _TS_TIME + r"(Z|[+-]\d{2}:\d{2})")
+# (ASCII digits only: Python's \d would also match other scripts' digits.)
+_TS_DATE = r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
+_TS_TIME = r"([0-9]{1,2}):([0-9]{1,2}):([0-9]{1,2})(?:[.,]([0-9]+))?"
+_TS_ZONED = re.compile(_TS_DATE + r"[Tt]" + _TS_TIME + r"(Z|[+-][0-9]{2}:[0-9]{2})")
 _TS_SPACE = re.compile(_TS_DATE + " " + _TS_TIME)
 _TS_DAY = re.compile(_TS_DATE)
 
@@ -107,9 +113,54 @@ def _int(plain: str, big_ints: bool) -> int | None:
     else:
         v = int(dec)
     v = -v if sign == "-" else v
-    if not big_ints and not (-_INT64 <= v < _UINT64):
-        return None   # go-yaml: out of range for int64/uint64
+    if not _go_int_range(v, sign):
+        # Out of go-yaml's range: a decimal becomes a float there (kept as an
+        # exact int with big_ints, SOPS_FORMAT §16); other spellings
+        # (`+0x8000000000000000`, long octal) stay strings.
+        return v if big_ints and dec is not None else None
     return v
+
+
+def _go_int_range(v: int, sign: str) -> bool:
+    """ParseInt (int64, any sign) or else ParseUint (uint64, no sign at all)."""
+    return -_INT64 <= v < _INT64 or (sign == "" and 0 <= v < _UINT64)
+
+
+def _underscore_ok(s: str) -> bool:
+    """Go's strconv.underscoreOK: ``_`` only between digits (decimal here)."""
+    saw = "^"
+    for ch in s:
+        if "0" <= ch <= "9":
+            saw = "0"
+        elif ch == "_":
+            if saw != "0":
+                return False
+            saw = "_"
+        elif saw == "_":
+            return False
+        else:
+            saw = "!"
+    return saw != "_"
+
+
+def _dot_float(text: str) -> Any:
+    """``strconv.ParseFloat`` of a scalar starting with ``.`` (else the text)."""
+    if not _DOT_FLOAT.fullmatch(text) or ("_" in text and not _underscore_ok(text)):
+        return text
+    f = float(text.replace("_", ""))
+    return text if math.isinf(f) else f   # ErrRange: go-yaml keeps the string
+
+
+def _prefixed_signed(plain: str) -> int | None:
+    """``0b-1``/``0o+7``: go-yaml's ParseInt(plain[2:], base) fallback."""
+    m = _PREFIX_SIGNED.fullmatch(plain)
+    if not m or not m.group(2):
+        return None
+    base, digits = (2, "01") if m.group(1) == "b" else (8, "01234567")
+    if any(ch not in digits for ch in m.group(3)):
+        return None
+    v = int(m.group(3), base) * (-1 if m.group(2) == "-" else 1)
+    return v if -_INT64 <= v < _INT64 else None
 
 
 def resolve_plain(text: str, timestamps: bool = True, big_ints: bool = True) -> Any:
@@ -123,8 +174,7 @@ def resolve_plain(text: str, timestamps: bool = True, big_ints: bool = True) -> 
         return _SPECIAL[text]
     first = text[0]
     if first == ".":
-        # go-yaml hands these to ParseFloat as is (no underscore removal).
-        return float(text) if _DOT_FLOAT.fullmatch(text) else text
+        return _dot_float(text)
     if not (first.isdigit() and first.isascii()) and first not in "+-":
         return text
     if timestamps and first != "+" and first != "-":
@@ -138,8 +188,10 @@ def resolve_plain(text: str, timestamps: bool = True, big_ints: bool = True) -> 
     if _YAML_FLOAT.fullmatch(plain):
         f = float(plain)
         # ParseFloat fails with ErrRange on overflow and go-yaml keeps the string.
-        return text if math.isinf(f) else f
-    return text
+        if not math.isinf(f):
+            return f
+    v = _prefixed_signed(plain)
+    return text if v is None else v
 
 
 _TAG = "tag:yaml.org,2002:"
