@@ -112,8 +112,32 @@ def _raw_break_value(src: str, e: Any) -> str:
     return e.value   # folded/double-quoted/plain: never written raw by go-yaml
 
 
-def _parser() -> YAML:
-    return YAML(typ="safe", pure=True)
+def _scan_and_parse(text: str) -> tuple[list[Any], list[Any]]:
+    """Tokens (for comments and dash positions) and events, in ONE scan.
+
+    ruamel's pure-Python scanner is the expensive part of loading; calling
+    ``scan`` and then ``parse`` would run it twice, so the parser's own
+    token stream is recorded as it is consumed.
+    """
+    yaml = YAML(typ="safe", pure=True)
+    _, parser = yaml.get_constructor_parser(text)
+    scanner = yaml.scanner
+    tokens: list[Any] = []
+    take = scanner.get_token
+
+    def recording_get_token() -> Any:
+        token = take()
+        if not isinstance(token, (tk.StreamStartToken, tk.StreamEndToken)):
+            tokens.append(token)
+        return token
+    scanner.get_token = recording_get_token  # type: ignore[method-assign]
+    try:
+        events = []
+        while parser.check_event():
+            events.append(parser.get_event())
+    finally:
+        parser.dispose()
+    return tokens, events
 
 
 def _decode(data: bytes) -> str:
@@ -290,13 +314,14 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
     if text.strip() == "":
         raise EmptyDocumentError("File cannot be completely empty, it must contain at least "
                                  "one document")
-    yaml = _parser()
     try:
-        tokens = [t for t in yaml.scan(text)
-                  if not isinstance(t, (tk.StreamStartToken, tk.StreamEndToken))]
-        dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
-        raw = src if src != text else ""
-        docs = _Composer(iter(yaml.parse(text)), dashes, raw).documents()
+        tokens, events = _scan_and_parse(text)
+    except YAMLError as exc:
+        raise _yaml_error(exc) from None
+    dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
+    raw = src if src != text else ""
+    try:
+        docs = _Composer(iter(events), dashes, raw).documents()
     except YAMLError as exc:
         raise _yaml_error(exc) from None
     if not docs:
