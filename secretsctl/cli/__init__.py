@@ -89,6 +89,9 @@ def _register() -> None:
     cli.add_command(execcmd.exec_env_cmd)
     cli.add_command(execcmd.exec_file_cmd)
     cli.add_command(execcmd.export_cmd)
+    from . import keyscmd
+    for cmd in (keyscmd.rotate_cmd, keyscmd.updatekeys_cmd, keyscmd.groups_cmd, keyscmd.keys_cmd):
+        cli.add_command(cmd)
 
 
 _register()

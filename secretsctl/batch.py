@@ -1,0 +1,409 @@
+"""Key operations over many files: target expansion, a bounded pool, per-file results.
+
+Guarantees:
+
+* One file's failure never stops the others; each file gets a
+  :class:`FileResult` (``error`` holds the :class:`SecretsctlError`).
+* Every write is :func:`secretsctl.fileio.write_atomic` (temp file, fsync,
+  rename), preceded by a check that the file still has the bytes it was
+  read with, so each file ends either fully old or fully new.
+* Work is submitted a few files at a time (at most ``workers`` in flight).
+  When ``stop`` is set (the CLI sets it on SIGINT) nothing new starts; the
+  files in flight finish their atomic write and :func:`run` returns with
+  ``interrupted`` set and the files that never started listed.
+
+KMS calls are network I/O, so threads overlap them well; one
+:class:`~secretsctl.api.Runtime` (and its key cache: parsed age
+identities, one boto3 client per region) is shared by all threads.
+"""
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from . import api, keyops
+from .api import Runtime
+from .config import KeySpec, _relative_target
+from .errors import ConfigError, InputError, SecretsctlError
+from .fileio import read_file, write_atomic
+from .keyspec import build_key
+from .keysources.base import MasterKey
+
+__all__ = ["FileResult", "BatchOutcome", "default_workers", "expand_targets", "run",
+           "RotateJob", "UpdateJob", "status_job", "write_back"]
+
+MAX_SNIFF_BYTES = 16 * 1024 * 1024
+_TEMP_FILE = re.compile(r"^\.secretsctl-.*\.tmp$")
+
+
+@dataclass
+class FileResult:
+    """What happened to one file."""
+
+    path: str
+    ok: bool = True
+    changed: bool = False
+    error: SecretsctlError | None = None
+    detail: Any = None  # KeyPlan, KeyStatus, output bytes …
+
+
+@dataclass
+class BatchOutcome:
+    """All results (in input order) plus what an interruption left undone."""
+
+    results: list[FileResult]
+    interrupted: bool = False
+    not_started: list[str] = field(default_factory=list)
+
+    @property
+    def failures(self) -> list[FileResult]:
+        """The results with an error."""
+        return [r for r in self.results if not r.ok]
+
+
+def default_workers() -> int:
+    """min(8, 4 × CPUs): KMS calls are I/O, but the parsing and AES work is not."""
+    return min(8, 4 * (os.cpu_count() or 1))
+
+
+# ------------------------------------------------------------------ targets
+
+def _rule_matches(path: str, runtime: Runtime) -> bool:
+    """True if a creation rule with a non-empty ``path_regex`` claims ``path``.
+
+    A catch-all rule (empty regex) is not a claim: it would pull every
+    README and script of a repository into the walk.
+    """
+    try:
+        cfg = runtime.config(path)
+    except SecretsctlError:
+        return False
+    if not cfg.creation_rules or (cfg.path and os.path.abspath(cfg.path) == os.path.abspath(path)):
+        return False
+    target = _relative_target(path, cfg.path)
+    for raw in cfg.creation_rules:
+        regex = raw.get("path_regex") if isinstance(raw, dict) else None
+        if not regex:
+            return False
+        try:
+            if re.search(regex, target):
+                return True
+        except re.error:
+            return False
+    return False
+
+
+# Where each store puts the metadata (SOPS_FORMAT.md §7.3): a YAML/JSON
+# top-level `sops` key, dotenv `sops_…=` lines, an INI `[sops]` section.
+_MARKER = re.compile(rb'(^|\n)sops:[ \t]*\r?\n|"sops"\s*:\s*\{|(^|\n)sops_version=|(^|\n)\[sops\]')
+
+
+def is_sops_file(path: str) -> bool:
+    """Cheap check used while walking directories: the bytes carry sops metadata markers.
+
+    No parse: the file is parsed once, by the job.  A false positive (say a
+    plaintext YAML with a top-level ``sops:`` key) fails visibly there.
+    """
+    try:
+        if os.path.getsize(path) > MAX_SNIFF_BYTES:
+            return False
+        with open(path, "rb") as fh:
+            data = fh.read()
+    except OSError:
+        return False
+    return b"version" in data and b"mac" in data and _MARKER.search(data) is not None
+
+
+def _walk(root: str) -> Iterator[str]:
+    for directory, dirs, files in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))  # .git, .venv …
+        for name in sorted(files):
+            if not _TEMP_FILE.match(name):
+                yield os.path.join(directory, name)
+
+
+def expand_targets(args: list[str], *, recursive: bool, runtime: Runtime,
+                   input_type: str | None = None) -> list[str]:
+    """FILE/DIR arguments -> files, in order, without duplicates.
+
+    Files named on the command line are always taken.  Directories need
+    ``recursive``; inside them a file is taken if it is a sops file or a
+    creation rule claims it (a claimed file that is not encrypted then
+    fails visibly instead of being skipped silently).  Hidden directories
+    are not entered.
+    """
+    out: dict[str, None] = {}
+    for arg in args:
+        if os.path.isdir(arg):
+            if not recursive:
+                raise ConfigError(f"{arg} is a directory: pass -r/--recursive to walk it")
+            for path in _walk(arg):
+                if is_sops_file(path) or _rule_matches(path, runtime):
+                    out.setdefault(path)
+        else:
+            out.setdefault(arg)
+    return list(out)
+
+
+# ------------------------------------------------------------------ running
+
+def _guarded(work: Callable[[str], FileResult], path: str, delay: float) -> FileResult:
+    """Run one file's work; every failure becomes a result, never an exception."""
+    if delay:
+        time.sleep(delay)  # test hook: makes interruption tests deterministic
+    try:
+        return work(path)
+    except SecretsctlError as exc:
+        if exc.file and os.path.abspath(exc.file) != os.path.abspath(path):
+            # e.g. a .sops.yaml problem: the summary must still lead with this file
+            exc.message = f"{exc.file}: {exc.message}"
+            exc.file = None
+        return FileResult(path, ok=False, error=exc.with_file(path))
+    except Exception as exc:  # noqa: BLE001 - a bug must not stop the other files
+        return FileResult(path, ok=False, error=SecretsctlError(
+            f"internal error ({type(exc).__name__})", file=path))
+
+
+def run(paths: list[str], work: Callable[[str], FileResult], *, workers: int | None = None,
+        stop: threading.Event | None = None,
+        on_done: Callable[[FileResult, int, int], None] | None = None,
+        delay: float = 0.0, processes: int = 1) -> BatchOutcome:
+    """Run ``work`` on every path with at most ``workers`` in flight.
+
+    ``on_done(result, done, total)`` is called in the calling thread after
+    each file (the CLI's progress bar).  Setting ``stop`` prevents new
+    files from starting; files in flight always finish.  ``processes`` > 1
+    spreads the threads over forked worker processes (see :func:`_run_forked`).
+    """
+    n = max(1, workers or default_workers())
+    results: dict[str, FileResult] = {}
+
+    def record(result: FileResult) -> None:
+        results[result.path] = result
+        if on_done is not None:
+            on_done(result, len(results), len(paths))
+
+    if processes > 1 and hasattr(os, "fork"):
+        _run_forked(paths, work, n, processes, stop, record, delay)
+    else:
+        _run_threads(paths, work, n, stop, record, delay)
+    ordered = [results[p] for p in paths if p in results]
+    missing = [p for p in paths if p not in results]
+    return BatchOutcome(ordered, interrupted=bool(missing), not_started=missing)
+
+
+def _run_threads(paths: list[str], work: Callable[[str], FileResult], n: int,
+                 stop: threading.Event | None, record: Callable[[FileResult], None],
+                 delay: float) -> None:
+    pending: set[Future] = set()
+    queue = iter(paths)
+    with ThreadPoolExecutor(max_workers=n, thread_name_prefix="secretsctl") as pool:
+        def submit_next() -> None:
+            if stop is not None and stop.is_set():
+                return
+            path = next(queue, None)
+            if path is not None:
+                pending.add(pool.submit(_guarded, work, path, delay))
+
+        for _ in range(n):
+            submit_next()
+        while pending:
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in done:
+                pending.discard(fut)
+                record(fut.result())
+                submit_next()
+
+
+# Results cross the process boundary as plain tuples: our exceptions carry
+# keyword-only state that pickling would drop.
+def _to_wire(r: FileResult) -> tuple:
+    e = r.error
+    err = None if e is None else (e.message, int(e.exit_code), e.file, e.tree_path, e.hint, e.multiline)
+    return r.path, r.ok, r.changed, err, r.detail
+
+
+def _from_wire(item: tuple) -> FileResult:
+    path, ok, changed, err, detail = item
+    error = None
+    if err is not None:
+        error = SecretsctlError(err[0], exit_code=err[1], file=err[2], tree_path=err[3], hint=err[4])
+        error.multiline = err[5]
+    return FileResult(path, ok, changed, error, detail)
+
+
+def _child(work: Callable[[str], FileResult], tasks: Any, results: Any, stop: Any,
+           threads: int, delay: float) -> None:
+    """A forked worker: ``threads`` threads pull paths until a sentinel or ``stop``."""
+    import signal
+    # Ctrl-C reaches the whole process group; only the parent decides, via ``stop``.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def loop() -> None:
+        while not stop.is_set():
+            path = tasks.get()
+            if path is None:
+                return
+            results.put(_to_wire(_guarded(work, path, delay)))
+
+    pool = [threading.Thread(target=loop) for _ in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    results.put(None)  # this worker is done
+
+
+def _run_forked(paths: list[str], work: Callable[[str], FileResult], n: int, processes: int,
+                stop: threading.Event | None, record: Callable[[FileResult], None],
+                delay: float) -> None:
+    """Threads inside forked processes: KMS I/O overlaps *and* parsing/botocore use every CPU.
+
+    The parse, the AES work and botocore's request handling hold the GIL, so
+    one process cannot use a second core.  ``fork`` (not spawn) so workers
+    start in milliseconds with the modules and the job already in memory;
+    it happens before any thread or network client exists.  Each worker
+    sends one result per file; a worker that dies abnormally leaves its
+    files reported as not started, never half-written (writes are atomic).
+    """
+    import multiprocessing as mp
+    import queue as queue_mod
+    ctx = mp.get_context("fork")
+    tasks, results, child_stop = ctx.Queue(), ctx.Queue(), ctx.Event()
+    threads = max(1, n // processes)
+    sys.stdout.flush()
+    sys.stderr.flush()  # a child must not re-flush the parent's buffers
+    procs = [ctx.Process(target=_child, args=(work, tasks, results, child_stop, threads, delay),
+                         daemon=True) for _ in range(processes)]
+    for p in procs:
+        p.start()
+    for path in paths:
+        tasks.put(path)
+    for _ in range(processes * threads):
+        tasks.put(None)
+    running = processes
+    try:
+        while running:
+            if stop is not None and stop.is_set():
+                child_stop.set()
+            try:
+                item = results.get(timeout=0.1)
+            except queue_mod.Empty:
+                if not any(p.is_alive() for p in procs):
+                    break
+                continue
+            if item is None:
+                running -= 1
+            else:
+                record(_from_wire(item))
+    finally:
+        # Also on a second Ctrl-C: workers finish the file in hand (an atomic
+        # write takes milliseconds) instead of being killed mid-write.
+        child_stop.set()
+        for p in procs:
+            p.join()
+
+
+def write_back(path: str, before: bytes, data: bytes) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it changed since it was read.
+
+    Returns False (nothing written) when ``data`` equals ``before``.
+    """
+    if data == before:
+        return False
+    if read_file(path) != before:
+        raise InputError("the file changed on disk while it was being updated; nothing was "
+                         "written, run the command again", file=path, exit_code=1)
+    write_atomic(path, data)
+    return True
+
+
+# ------------------------------------------------------------------ jobs
+
+def _keys(specs: list[KeySpec]) -> list[MasterKey]:
+    # Fresh objects per file: a key's encrypt() stores that file's wrapped key.
+    return [k for s in specs for k in build_key(s)]
+
+
+@dataclass
+class RotateJob:
+    """``rotate`` for one file: new data key, ``add``/``remove`` applied, written in place."""
+
+    runtime: Runtime
+    add: list[KeySpec] = field(default_factory=list)
+    remove: list[KeySpec] = field(default_factory=list)
+    input_type: str | None = None
+    output_type: str | None = None
+    ignore_mac: bool = False
+    decryption_order: list[str] | None = None
+    dry_run: bool = False
+    in_place: bool = True
+
+    def __call__(self, path: str) -> FileResult:
+        before = read_file(path)
+        if self.dry_run:
+            return FileResult(path, detail=self.plan(path, before))
+        op = keyops.open_file(path, before, input_type=self.input_type, ignore_mac=self.ignore_mac,
+                              decryption_order=self.decryption_order, runtime=self.runtime)
+        out = keyops.rotate(op, add=_keys(self.add), remove=_keys(self.remove),
+                            output_type=self.output_type, runtime=self.runtime)
+        if not self.in_place:
+            return FileResult(path, detail=out)
+        return FileResult(path, changed=write_back(path, before, out))
+
+    def plan(self, path: str, data: bytes) -> keyops.KeyPlan:
+        """What rotating would change (metadata only, no key access)."""
+        from .formats import resolve_format
+        cfg = self.runtime.config(path)
+        _, meta = api.load_encrypted(data, resolve_format(self.input_type, path), cfg)
+        new = keyops.edit_groups(meta.key_groups, _keys(self.add), _keys(self.remove))
+        age, _ = keyops.data_key_age(meta, self.runtime.now())
+        threshold = meta.shamir_threshold if len(new) >= 2 else 0
+        return keyops.KeyPlan(path, keyops.diff_groups(meta.key_groups, new),
+                              meta.shamir_threshold, threshold, age, rotate=True)
+
+
+@dataclass
+class UpdateJob:
+    """``updatekeys`` for one file: plan (``apply=False``) or re-wrap/rotate and write."""
+
+    runtime: Runtime
+    rotate: bool = False
+    input_type: str | None = None
+    decryption_order: list[str] | None = None
+    apply: bool = False
+    #: path -> the plan lines the user confirmed; a different plan now is an error
+    expected: dict[str, list[str]] | None = None
+
+    def __call__(self, path: str) -> FileResult:
+        before = read_file(path)
+        plan, groups, threshold = keyops.plan_update(path, before, input_type=self.input_type,
+                                                     rotate_key=self.rotate, runtime=self.runtime)
+        if not self.apply or not plan.changes:
+            return FileResult(path, detail=plan)
+        if self.expected is not None and self.expected.get(path) != plan.describe():
+            raise ConfigError("the file or its .sops.yaml changed after the plan was shown; "
+                              "nothing was written, run the command again", file=path)
+        op = keyops.open_file(path, before, input_type=self.input_type,
+                              decryption_order=self.decryption_order, runtime=self.runtime)
+        if self.rotate:
+            out = keyops.rotate(op, groups=groups, threshold=threshold, runtime=self.runtime)
+        else:
+            out = keyops.update_keys(op, groups, threshold, runtime=self.runtime)
+        return FileResult(path, changed=write_back(path, before, out), detail=plan)
+
+
+def status_job(runtime: Runtime, max_age: Any, input_type: str | None = None
+               ) -> Callable[[str], FileResult]:
+    """``keys``: each file's master keys and data-key age (no key access)."""
+    def job(path: str) -> FileResult:
+        status = keyops.key_status(path, read_file(path), input_type=input_type,
+                                   max_age=max_age, runtime=runtime)
+        return FileResult(path, detail=status)
+    return job

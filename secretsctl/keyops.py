@@ -1,0 +1,423 @@
+"""Key management on one file: rotate, updatekeys, key groups, key age.
+
+Two kinds of change, with different guarantees:
+
+* **Re-wrap** (:func:`update_keys`, :func:`add_group`, :func:`delete_group`):
+  the *existing* data key is wrapped for a new set of master keys.  The
+  encrypted values, ``lastmodified`` and ``mac`` are not touched: the
+  encrypted documents are re-emitted as they were read, so every byte
+  outside the ``sops`` metadata stays the same (sops behaves the same way).
+  With one key group, keys that stay keep their ``enc`` and ``created_at``
+  (sops re-wraps them all; we keep the diff to what changed).  With two or
+  more groups any change re-splits the data key (Shamir), so every key of
+  every group is wrapped again.
+* **Rotate** (:func:`rotate`): a new data key, every value re-encrypted with
+  the IVs it had before (SOPS_FORMAT.md §3.5; the key changes, so every
+  ciphertext changes), every master key wraps the new key, new
+  ``lastmodified`` and MAC.  ``--add-*`` keys go to group 0 and ``--rm-*``
+  keys are removed from every group, matched by type and identifier, as sops.
+
+Before anything is re-wrapped the file is fully decrypted and its MAC is
+checked (unless ``ignore_mac``), so a key that unwraps to the wrong data key
+or a tampered file is refused instead of being re-signed.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Iterable
+
+from . import api, datakey, gofmt, treecrypt
+from .api import Decrypted, EncryptOptions, Runtime
+from .errors import ConfigError, SecretsctlError
+from .formats import make_store, resolve_format
+from .keyspec import build_key_groups
+from .keysources.base import MasterKey
+from .metadata import Metadata, metadata_to_tree
+from .stash import Stash
+from .tree import Branch
+
+__all__ = [
+    "GroupDiff", "KeyPlan", "KeyInfo", "KeyStatus", "key_label", "diff_groups",
+    "open_file", "Opened", "rotate", "plan_update", "update_keys", "add_group",
+    "delete_group", "key_status", "parse_max_age", "DEFAULT_MAX_AGE", "edit_groups", "data_key_age",
+]
+
+# sops's MasterKey.NeedsRotation: older than 6 months of 30 days.
+DEFAULT_MAX_AGE = timedelta(days=180)
+
+
+# ------------------------------------------------------------------ identity and diffs
+
+def key_label(key: MasterKey) -> str:
+    """How a key is shown and compared: sops's ``ToString`` plus what changes KMS access.
+
+    A KMS key's role, encryption context and profile decide whether a wrap
+    can be opened, so a change of any of them counts as a different key.
+    """
+    label = key.identifier()
+    if key.type_id == "kms":
+        role = getattr(key, "role", "")
+        context = getattr(key, "context", {}) or {}
+        profile = getattr(key, "aws_profile", "")
+        if role:
+            label += "+" + role
+        if context:
+            label += " context=" + ",".join(f"{k}:{context[k]}" for k in sorted(context))
+        if profile:
+            label += f" profile={profile}"
+    return label
+
+
+def _sig(key: MasterKey) -> tuple[str, str]:
+    return key.type_id, key_label(key)
+
+
+@dataclass
+class GroupDiff:
+    """One key group before/after: labels of common, added and removed keys."""
+
+    index: int
+    common: list[str] = field(default_factory=list)
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+
+
+def diff_groups(old: list[list[MasterKey]], new: list[list[MasterKey]]) -> list[GroupDiff]:
+    """Per-group diff by position, as sops's updatekeys computes it."""
+    out = []
+    for i in range(max(len(old), len(new))):
+        mine = old[i] if i < len(old) else []
+        theirs = new[i] if i < len(new) else []
+        have = {_sig(k) for k in mine}
+        want = {_sig(k) for k in theirs}
+        d = GroupDiff(i)
+        for k in theirs:
+            (d.common if _sig(k) in have else d.added).append(key_label(k))
+        d.removed = [key_label(k) for k in mine if _sig(k) not in want]
+        out.append(d)
+    return out
+
+
+@dataclass
+class KeyPlan:
+    """What a key change will do to one file (nothing is written by planning)."""
+
+    path: str
+    groups: list[GroupDiff]
+    old_threshold: int
+    new_threshold: int
+    data_key_age: timedelta | None = None
+    rotate: bool = False
+
+    @property
+    def keys_change(self) -> bool:
+        """True if a master key is added or removed."""
+        return any(g.added or g.removed for g in self.groups)
+
+    @property
+    def changes(self) -> bool:
+        """True if the file would be written."""
+        return self.rotate or self.keys_change or self.old_threshold != self.new_threshold
+
+    @property
+    def removes(self) -> bool:
+        """True if a master key loses access (the old data key stays in git history)."""
+        return any(g.removed for g in self.groups)
+
+    def describe(self) -> list[str]:
+        """sops's updatekeys listing: threshold lines, ``Group N``, ``+++``/``---``."""
+        out = []
+        if self.old_threshold and self.old_threshold == self.new_threshold:
+            out.append(f"Key groups threshold: {self.new_threshold}")
+        else:
+            if self.new_threshold:
+                out.append(f"+++ Key groups threshold: {self.new_threshold}")
+            if self.old_threshold:
+                out.append(f"--- Key groups threshold: {self.old_threshold}")
+        for g in self.groups:
+            out.append(f"Group {g.index + 1}")
+            out.extend(f"    {k}" for k in g.common)
+            out.extend(f"+++ {k}" for k in g.added)
+            out.extend(f"--- {k}" for k in g.removed)
+        return out
+
+
+# ------------------------------------------------------------------ opening a file
+
+@dataclass
+class Opened:
+    """A decrypted file plus its still-encrypted documents (for re-wrap-only writes)."""
+
+    path: str
+    raw: bytes
+    dec: Decrypted
+    enc_docs: list[Branch]
+
+
+def open_file(path: str, data: bytes, *, input_type: str | None = None, ignore_mac: bool = False,
+              decryption_order: list[str] | None = None, runtime: Runtime | None = None) -> Opened:
+    """Decrypt ``data`` (MAC checked unless ``ignore_mac``) and keep the encrypted documents."""
+    rt = runtime or Runtime()
+    # api.decrypt_data's steps, parsing the file once: the encrypted documents
+    # are kept for re-wrap-only writes (parsing is most of a rotate's CPU time).
+    try:
+        config = rt.config(path)
+        fmt = resolve_format(input_type, path)
+        enc_docs, meta = api.load_encrypted(data, fmt, config)
+        key = datakey.unwrap(meta.key_groups, meta.shamir_threshold, rt.keys(), decryption_order)
+        stash = Stash()
+        plain, mac = treecrypt.decrypt_docs(enc_docs, meta, key, stash=stash)
+        if not ignore_mac:
+            treecrypt.verify_mac(meta.mac, mac, key, meta.lastmodified, stash=stash)
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+    return Opened(path, data, Decrypted(plain, meta, key, stash, fmt, config), enc_docs)
+
+
+def _rewrap_emit(op: Opened, groups: list[list[MasterKey]], threshold: int, runtime: Runtime) -> bytes:
+    """Wrap the existing data key for ``groups``; emit with values, lastmodified and MAC as read.
+
+    With one group before and after, every key wraps the whole data key, so
+    keys that already carry an ``enc`` keep it; otherwise the key is split
+    again and every key of every group wraps its new share.
+    """
+    old = op.dec.metadata
+    env = runtime.keys()
+    if len(groups) == 1 and len(old.key_groups) == 1:
+        for k in groups[0]:
+            if not k.enc:
+                k.encrypt(op.dec.data_key, env)
+    else:
+        datakey.wrap(op.dec.data_key, groups, threshold, env, runtime.randbytes)
+    meta = replace(old, key_groups=groups, shamir_threshold=threshold)
+    store = make_store(op.dec.fmt, op.dec.config.stores)
+    return store.emit_encrypted(op.enc_docs, metadata_to_tree(meta))
+
+
+def _check_threshold(groups: list[list[MasterKey]], threshold: int) -> None:
+    if len(groups) >= 2 and threshold and not 2 <= threshold <= len(groups):
+        raise ConfigError(f"Shamir threshold {threshold} is impossible with {len(groups)} key groups "
+                          f"(it must be between 2 and the number of groups)")
+
+
+# ------------------------------------------------------------------ rotate
+
+def _matches(key: MasterKey, removals: Iterable[MasterKey]) -> bool:
+    return any(key.type_id == r.type_id and key.identifier() == r.identifier() for r in removals)
+
+
+def edit_groups(groups: list[list[MasterKey]], add: list[MasterKey],
+                 remove: list[MasterKey]) -> list[list[MasterKey]]:
+    """sops's rotate: add to group 0 (no duplicates), remove by type+identifier everywhere."""
+    out = [list(g) for g in groups] or [[]]
+    for k in add:
+        if not any(_sig(k) == _sig(o) for o in out[0]):
+            out[0].append(k)
+    out = [[k for k in g if not _matches(k, remove)] for g in out]
+    empty = [i for i, g in enumerate(out) if not g]
+    if empty:
+        # sops would keep the empty group and wrap a share nobody can open.
+        raise ConfigError(f"removing these keys would leave key group {empty[0]} without any "
+                          "master key; delete the group with 'secretsctl groups delete' instead")
+    return out
+
+
+def rotate(op: Opened | Decrypted, *, add: list[MasterKey] | None = None,
+           remove: list[MasterKey] | None = None, groups: list[list[MasterKey]] | None = None,
+           threshold: int | None = None, output_type: str | None = None,
+           runtime: Runtime | None = None) -> bytes:
+    """A new data key for the decrypted file; returns the new file's bytes.
+
+    ``add``/``remove`` change the key groups first (sops's ``--add-*``/``--rm-*``);
+    ``groups``/``threshold`` replace them outright (``updatekeys --rotate``).
+    Every value keeps its IV under the new key; ``lastmodified`` and MAC are new.
+    """
+    rt = runtime or Runtime()
+    dec = op.dec if isinstance(op, Opened) else op
+    meta = dec.metadata
+    new_groups = groups if groups is not None else edit_groups(meta.key_groups, add or [], remove or [])
+    new_threshold = meta.shamir_threshold if threshold is None else threshold
+    if len(new_groups) < 2:
+        new_threshold = 0 if threshold is None else new_threshold
+    _check_threshold(new_groups, new_threshold)
+    new_key = datakey.generate(rt.randbytes)
+    datakey.wrap(new_key, new_groups, new_threshold, rt.keys(), rt.randbytes)
+    rotated = replace(dec, data_key=new_key,
+                      metadata=replace(meta, key_groups=new_groups, shamir_threshold=new_threshold))
+    return api.reencrypt(rotated, output_type=output_type, runtime=rt)
+
+
+# ------------------------------------------------------------------ updatekeys
+
+def _target(path: str, dec_meta: Metadata, config: object, runtime: Runtime
+            ) -> tuple[list[list[MasterKey]], int]:
+    """Key groups and threshold of the creation rule that applies to ``path``."""
+    cfg = config
+    if getattr(cfg, "creation_rules", None) is None:
+        raise ConfigError("no .sops.yaml with creation_rules applies to this file; "
+                          "updatekeys has nothing to compare with")
+    settings = api.creation_settings(EncryptOptions(), cfg, path)  # type: ignore[arg-type]
+    groups = build_key_groups(settings.key_groups)
+    if len(groups) < 2:
+        return groups, 0
+    # As sops: the rule's threshold if it sets one, else the file's, capped at the group count.
+    raw = settings.shamir_threshold if settings.shamir_threshold else dec_meta.shamir_threshold
+    return groups, min(raw or len(groups), len(groups))
+
+
+def plan_update(path: str, data: bytes, *, input_type: str | None = None, rotate_key: bool = False,
+                runtime: Runtime | None = None, now: datetime | None = None
+                ) -> tuple[KeyPlan, list[list[MasterKey]], int]:
+    """Compare the file's key groups with its creation rule, without any key access.
+
+    Returns the plan plus the target groups (fresh, unwrapped keys) and threshold.
+    """
+    rt = runtime or Runtime()
+    config = rt.config(path)
+    fmt = resolve_format(input_type, path)
+    _, meta = api.load_encrypted(data, fmt, config)
+    groups, threshold = _target(path, meta, config, rt)
+    plan = KeyPlan(path, diff_groups(meta.key_groups, groups), meta.shamir_threshold, threshold,
+                   data_key_age=data_key_age(meta, now or rt.now())[0], rotate=rotate_key)
+    return plan, groups, threshold
+
+
+def update_keys(op: Opened, groups: list[list[MasterKey]], threshold: int,
+                runtime: Runtime | None = None) -> bytes:
+    """Make the file's key groups ``groups`` (keeping the data key); returns the new bytes.
+
+    Keys already in the file (same type and label, same group) keep their
+    wrapped key when the file has one group before and after.
+    """
+    rt = runtime or Runtime()
+    old = op.dec.metadata.key_groups
+    merged: list[list[MasterKey]] = []
+    for i, group in enumerate(groups):
+        have = {_sig(k): k for k in (old[i] if i < len(old) else [])}
+        merged.append([have.get(_sig(k), k) for k in group])
+    _check_threshold(merged, threshold)
+    return _rewrap_emit(op, merged, threshold, rt)
+
+
+# ------------------------------------------------------------------ groups
+
+def add_group(op: Opened, keys: list[MasterKey], threshold: int | None = None,
+              runtime: Runtime | None = None) -> bytes:
+    """sops ``groups add``: append a group, re-split and re-wrap the same data key."""
+    if not keys:
+        raise ConfigError("a new key group needs at least one master key")
+    meta = op.dec.metadata
+    groups = [list(g) for g in meta.key_groups] + [list(keys)]
+    # sops 3.11 writes the implied "every group" threshold explicitly.
+    t = threshold or meta.shamir_threshold or len(groups)
+    _check_threshold(groups, t)
+    return _rewrap_emit(op, groups, t, runtime or Runtime())
+
+
+def delete_group(op: Opened, index: int, threshold: int | None = None,
+                 runtime: Runtime | None = None) -> bytes:
+    """sops ``groups delete``: drop group ``index`` (0-based) unless the threshold forbids it."""
+    meta = op.dec.metadata
+    if not 0 <= index < len(meta.key_groups):
+        raise ConfigError(f"there is no key group {index}; the file has {len(meta.key_groups)} "
+                          f"(numbered from 0)")
+    if len(meta.key_groups) == 1:
+        raise ConfigError("cannot delete the only key group of a file")
+    groups = [list(g) for i, g in enumerate(meta.key_groups) if i != index]
+    t = threshold if threshold else meta.shamir_threshold
+    if len(groups) < t:
+        raise ConfigError(f"removing this key group will make the Shamir threshold impossible to "
+                          f"satisfy: Shamir threshold is {t}, but we only have {len(groups)} key groups")
+    if len(groups) == 1 and not threshold:
+        t = 0  # one group: no split, no threshold to write
+    _check_threshold(groups, t)
+    return _rewrap_emit(op, groups, t, runtime or Runtime())
+
+
+# ------------------------------------------------------------------ key age
+
+@dataclass(frozen=True)
+class KeyInfo:
+    """One master key of a file, for ``secretsctl keys``."""
+
+    group: int
+    type_id: str
+    label: str
+    created_at: str | None
+    needs_rotation: bool
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """A file's master keys and how old its data key is (no key access needed)."""
+
+    path: str
+    keys: list[KeyInfo]
+    lastmodified: str
+    data_key_age: timedelta | None
+    basis: str  # "created_at" or "lastmodified"
+    max_age: timedelta
+
+    @property
+    def needs_rotation(self) -> bool:
+        """True if the data key is older than ``max_age``."""
+        return self.data_key_age is not None and self.data_key_age > self.max_age
+
+
+def _parse_time(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        return gofmt.parse_rfc3339(text)[0]
+    except ValueError:
+        return None
+
+
+def data_key_age(meta: Metadata, now: datetime) -> tuple[timedelta | None, str]:
+    """The data key's age: from the oldest ``created_at`` of its keys, else ``lastmodified``.
+
+    Every wrap happens after the data key was made, so the oldest
+    ``created_at`` is a lower bound on its age that edits do not reset.
+    age keys carry no timestamp, so age-only files fall back to
+    ``lastmodified``, which every edit resets (an underestimate).
+    """
+    stamps = [t for t in (_parse_time(k.created_at()) for k in meta.all_keys()) if t is not None]
+    if stamps:
+        return now - min(stamps), "created_at"
+    last = _parse_time(meta.lastmodified)
+    return (now - last if last else None), "lastmodified"
+
+
+def key_status(path: str, data: bytes, *, input_type: str | None = None,
+               max_age: timedelta = DEFAULT_MAX_AGE, runtime: Runtime | None = None) -> KeyStatus:
+    """Master keys of ``path`` with their ``created_at`` and the data key's age."""
+    rt = runtime or Runtime()
+    config = rt.config(path)
+    try:
+        _, meta = api.load_encrypted(data, resolve_format(input_type, path), config)
+    except SecretsctlError as exc:
+        raise exc.with_file(path)
+    now = rt.now()
+    keys = []
+    for g, group in enumerate(meta.key_groups):
+        for k in group:
+            created = _parse_time(k.created_at())
+            keys.append(KeyInfo(g, k.type_id, key_label(k), k.created_at() or None,
+                                created is not None and now - created > max_age))
+    age, basis = data_key_age(meta, now)
+    return KeyStatus(path, keys, meta.lastmodified, age, basis, max_age)
+
+
+_AGE_RE = re.compile(r"^\s*(\d+)\s*(h|d|w|m|y)\s*$")
+_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(weeks=1),
+          "m": timedelta(days=30), "y": timedelta(days=365)}
+
+
+def parse_max_age(text: str) -> timedelta:
+    """``180d``, ``6m`` (30-day months, as sops), ``26w``, ``1y``, ``12h`` -> timedelta."""
+    m = _AGE_RE.match(text.lower())
+    if not m:
+        raise ConfigError(f"invalid age {text!r}: use a number and a unit h, d, w, m or y (e.g. 180d)")
+    return int(m.group(1)) * _UNITS[m.group(2)]
