@@ -21,6 +21,9 @@ settings.register_profile("ci", derandomize=True, database=None)
 if os.environ.get("CI"):
     settings.load_profile("ci")
 
+# Shared fixtures: moto_server (moto_url, world, aws_env) and gpg (pgp_home, …).
+pytest_plugins = ["moto_fixtures", "gpg_fixtures"]
+
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 KEYS = FIXTURES / "keys"
@@ -107,3 +110,19 @@ def cli(base_env: dict[str, str]):
              cwd: str | Path | None = None) -> subprocess.CompletedProcess:
         return run([sys.executable, "-m", "secretsctl", *args], env or base_env, input=input, cwd=cwd)
     return _cli
+
+
+@pytest.fixture(scope="session")
+def gnupg_only1(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A GNUPGHOME holding only PGP test key 1."""
+    home = tmp_path_factory.mktemp("gnupg1")
+    os.chmod(home, 0o700)
+    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import",
+                    str(KEYS / "pgp-test-1.sec.asc")], check=True, capture_output=True)
+    yield str(home)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+
+
+@pytest.fixture
+def env(base_env: dict[str, str], gnupg_home: str) -> dict[str, str]:
+    return {**base_env, "GNUPGHOME": gnupg_home}

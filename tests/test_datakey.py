@@ -18,7 +18,7 @@ from secretsctl.keysources import KEY_TYPE_ORDER_IN_GROUP, AgeKey, PgpKey, key_f
 from secretsctl.keysources.base import KeyEnv
 from secretsctl.tree import Branch, Item, from_python
 from conftest import VECTORS, age_identity, age_recipient
-from test_keysources import VECTOR_PGP_FPR, empty_gnupg_home, pgp_home  # noqa: F401 (fixtures)
+from gpg_fixtures import VECTOR_PGP_FPR
 
 DATA_KEY = bytes(range(32))
 V_ID_1 = (VECTORS / "age-identity.txt").read_text()

@@ -1,11 +1,10 @@
 """``secretsctl groups add|delete`` and the Shamir threshold, with sops as the judge."""
 from __future__ import annotations
 
-from pathlib import Path
 
 from conftest import age_recipient, pgp_fpr
 from secretsctl import api
-from test_rotate import PLAIN, age_env, data_key, env, ok  # noqa: F401
+from keyops_helpers import PLAIN, age_env, data_key, ok
 
 
 def values_and_stamps(data: bytes) -> list[bytes]:

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from conftest import age_recipient, pgp_fpr
 from secretsctl import api
-from test_rotate import (age_env, data_key, encrypt_lib, env, gnupg_only1, ok,  # noqa: F401
-                         plaintext)
+from keyops_helpers import age_env, data_key, encrypt_lib, ok, plaintext
 
 KINDS = [("yaml", b"user: u%d\npassword: p%d\nlist:\n    - a\n    - %d\n"),
          ("json", b'{\n\t"user": "u%d",\n\t"password": "p%d",\n\t"n": %d\n}'),
