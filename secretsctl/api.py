@@ -14,16 +14,17 @@ randomness) comes in through :class:`Runtime`.
 """
 from __future__ import annotations
 
+import functools
 import os
 import secrets
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from . import datakey, treecrypt
 from .config import CreationSettings, KeySpec, SopsConfig, load_config
-from .errors import (AlreadyEncrypted, ConfigError, DecryptError, MetadataError,
-                     SecretsctlError, TreePathError)
+from .errors import (AlreadyEncrypted, ConfigError, DecryptError, EmitError, InputError,
+                     MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
@@ -32,7 +33,7 @@ from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_
 from .rules import CryptRule
 from .stash import Stash
 from .stores.base import Store
-from .tree import Branch, get_path, parse_path, to_python
+from .tree import Branch, format_path, get_path, parse_path, to_python
 
 __all__ = [
     "Runtime", "EncryptOptions", "Decrypted", "KeySpec",
@@ -91,6 +92,26 @@ class Decrypted:
         return to_python(self.docs[0]) if self.docs else {}
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def nesting_guard(fn: F) -> F:
+    """Turn Python's RecursionError on very deep documents into a one-line error.
+
+    Stores, the tree walk and the emitters are recursive, so a document
+    nested a few hundred levels deep (``[[[[...]]]]``) exceeds the
+    interpreter's recursion limit somewhere; without this the CLI reports
+    an internal error.  sops (Go) accepts such documents; we refuse them.
+    """
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except RecursionError:
+            raise InputError("the document is nested too deeply to be processed") from None
+    return wrapper  # type: ignore[return-value]
+
+
 def _store(fmt: str, config: SopsConfig) -> Store:
     return make_store(fmt, config.stores)
 
@@ -117,6 +138,11 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
     if options.encryption_context:
         merged.key_groups = [[_with_context(s, options.encryption_context) for s in g]
                              for g in merged.key_groups]
+    if merged.shamir_threshold is not None and merged.shamir_threshold < 0:
+        # .sops.yaml already refuses this (config.py); the flag must too, or
+        # the file records a meaningless negative threshold.
+        raise ConfigError("--shamir-secret-sharing-threshold must be a non-negative integer",
+                          file=filename)
     if len(merged.key_groups) >= 2 and not merged.shamir_threshold:
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
@@ -126,6 +152,7 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
     return merged
 
 
+@nesting_guard
 def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str | None = None,
                  filename: str | None = None, options: EncryptOptions | None = None,
                  runtime: Runtime | None = None) -> bytes:
@@ -151,9 +178,42 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
     return _seal(docs, meta, key, None, out_fmt, config, rt)
 
 
+def _null_path(node: Any, path: list) -> list | None:
+    """The path of the first null value in ``node``, or None."""
+    if node is None:
+        return path
+    if isinstance(node, Branch):
+        for item in node.items_():
+            found = _null_path(item.value, path + [item.key])
+            if found is not None:
+                return found
+    elif isinstance(node, list):
+        for n, elem in enumerate(node):
+            found = _null_path(elem, path + [n])
+            if found is not None:
+                return found
+    return None
+
+
+def _refuse_flat_nulls(docs: list[Branch], fmt: str) -> None:
+    """dotenv/INI write a null as the text ``<nil>``, which then fails to decrypt.
+
+    sops writes such a file and cannot read it back (nor can we); refuse
+    instead, before anything is written (``set f.env '["k"]' null``).
+    """
+    if fmt not in ("dotenv", "ini"):
+        return
+    for doc in docs:
+        path = _null_path(doc, [])
+        if path is not None:
+            raise EmitError(f"a null value cannot be stored encrypted in a {fmt} file "
+                            "(it would not decrypt again)", tree_path=format_path(path))
+
+
 def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, fmt: str,
           config: SopsConfig, rt: Runtime) -> bytes:
     """Encrypt docs under ``key``, stamp lastmodified + MAC, emit with the store."""
+    _refuse_flat_nulls(docs, fmt)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
@@ -174,6 +234,7 @@ def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Bran
     return docs, metadata_from_tree(meta_tree, binary=(fmt == "binary"))
 
 
+@nesting_guard
 def decrypt_data(data: bytes, *, input_type: str | None = None, filename: str | None = None,
                  ignore_mac: bool = False, decryption_order: list[str] | None = None,
                  runtime: Runtime | None = None) -> Decrypted:
@@ -215,6 +276,7 @@ def extract(decrypted: Decrypted, path_text: str) -> Any:
         raise SecretsctlError(f"error truncating tree: {exc.args[0]}", tree_path=path_text) from None
 
 
+@nesting_guard
 def emit_plain(decrypted: Decrypted, *, output_type: str | None = None,
                extract_path: str | None = None) -> bytes:
     """The plaintext bytes as ``decrypt`` prints them (optionally one extracted value)."""
@@ -226,6 +288,7 @@ def emit_plain(decrypted: Decrypted, *, output_type: str | None = None,
     return store.emit_plain(decrypted.docs)
 
 
+@nesting_guard
 def reencrypt(decrypted: Decrypted, docs: list[Branch] | None = None, *,
               output_type: str | None = None, runtime: Runtime | None = None) -> bytes:
     """Encrypt (edited) documents again with the *same* data key and stashed IVs.
@@ -240,6 +303,7 @@ def reencrypt(decrypted: Decrypted, docs: list[Branch] | None = None, *,
                  decrypted.stash, fmt, decrypted.config, rt)
 
 
+@nesting_guard
 def file_status(data: bytes, *, input_type: str | None = None, filename: str | None = None,
                 runtime: Runtime | None = None) -> bool:
     """sops ``filestatus``: True iff metadata is present with a version and a MAC."""

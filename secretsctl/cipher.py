@@ -94,7 +94,10 @@ def encrypt(value: Any, key: bytes, aad: str, iv: bytes | None = None,
     if plaintext == b"" and type_of(value) in ("str", "comment"):
         return ""
     iv = iv if iv is not None else randbytes(IV_SIZE)
-    sealed = AESGCM(key).encrypt(iv, plaintext, aad.encode("utf-8", "surrogateescape"))
+    try:
+        sealed = AESGCM(key).encrypt(iv, plaintext, aad.encode("utf-8", "surrogateescape"))
+    except ValueError:  # wrong key or IV size; the message is generic, never the value
+        raise EncryptError("could not encrypt value: invalid key or IV size") from None
     data, tag = sealed[:-16], sealed[-16:]
     return f"ENC[AES256_GCM,data:{_b64(data)},iv:{_b64(iv)},tag:{_b64(tag)},type:{type_of(value)}]"
 

@@ -128,13 +128,27 @@ def unwrap(key_groups: list[list[MasterKey]], threshold: int, env: KeyEnv,
     t = _effective_threshold(threshold, n) if n > 1 else 1
     if n >= 1 and len(payloads) >= t:
         if n == 1:
-            return payloads[0]
+            return _checked(payloads[0], attempts, n, t)
         try:
-            return shamir.combine(payloads)
+            return _checked(shamir.combine(payloads), attempts, n, t)
         except shamir.ShamirError as exc:
             reason = f"could not combine the key shares: {exc}"
             raise DataKeyUnavailable(f"Failed to get the data key: {reason}", attempts, n, t) from None
     raise DataKeyUnavailable(format_report(attempts, n, t, len(payloads)), attempts, n, t)
+
+
+def _checked(key: bytes, attempts: list[KeyAttempt], groups: int, threshold: int) -> bytes:
+    """Refuse a recovered key that is not 32 bytes.
+
+    Anyone can wrap any bytes for a public age/PGP recipient, so a file may
+    carry a short "data key"; AES would then fail later with a ValueError
+    (a crash when re-encrypting) instead of this one-line error.
+    """
+    if len(key) != DATA_KEY_SIZE:
+        raise DataKeyUnavailable(f"Failed to get the data key: the recovered key has "
+                                 f"{len(key)} bytes instead of {DATA_KEY_SIZE}",
+                                 attempts, groups, threshold)
+    return key
 
 
 def _wrap_reason(reason: str) -> list[str]:

@@ -16,7 +16,9 @@ the window is a few milliseconds instead of the whole editing session.
 from __future__ import annotations
 
 import json
+import math
 import os
+import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -151,6 +153,8 @@ def _keys_signature(meta: Metadata) -> list[list[str]]:
 def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
                ) -> Callable[[bytes], list[Branch]]:
     """Parse edited text; with ``show_keys`` also take the edited metadata (as sops does)."""
+    # nesting_guard: too deep an edit is an InputError, so the user can fix it.
+    @api.nesting_guard
     def plain(data: bytes) -> list[Branch]:
         docs = store.load_plain(data)
         if store.has_metadata(docs):
@@ -158,6 +162,7 @@ def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
                              "metadata; rename it")
         return docs
 
+    @api.nesting_guard
     def with_keys(data: bytes) -> list[Branch]:
         docs, meta_tree = store.load_encrypted(data)
         meta = metadata_from_tree(meta_tree, binary=(dec.fmt == "binary"))
@@ -178,6 +183,7 @@ def _editor_text(dec: Decrypted, store: Store, show_keys: bool) -> bytes:
     return store.emit_encrypted(dec.docs, metadata_to_tree(dec.metadata))
 
 
+@api.nesting_guard
 def edit_file(path: str, *, input_type: str | None = None, output_type: str | None = None,
               options: EncryptOptions | None = None, ignore_mac: bool = False,
               decryption_order: list[str] | None = None, settings: EditSettings | None = None,
@@ -224,14 +230,43 @@ def _number(text: str) -> Any:
     return as_float if as_float == value else value
 
 
+def _no_constant(name: str) -> Any:
+    # NaN/Infinity are not JSON; Go's decoder (sops) refuses them.
+    raise ValueError(name)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):  # 1e400: Go reports "value out of range"
+        raise ValueError(text)
+    return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _go_strings(value: Any) -> Any:
+    """Lone surrogates (``"\\ud800"``) become U+FFFD, as Go's decoder makes them.
+
+    Python keeps them, and they cannot be encoded to UTF-8 later (a crash).
+    """
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, Branch):
+        return Branch(Item(_go_strings(i.key), _go_strings(i.value)) for i in value)
+    if isinstance(value, list):
+        return [_go_strings(v) for v in value]
+    return value
+
+
 def parse_json_value(text: str | bytes) -> Any:
     """A ``set`` VALUE: JSON to a tree value (objects keep key order, numbers are floats)."""
     try:
         raw = json.loads(text, object_pairs_hook=lambda pairs: Branch(Item(k, v) for k, v in pairs),
-                         parse_int=_number)
+                         parse_int=_number, parse_float=_finite, parse_constant=_no_constant)
     except (ValueError, RecursionError):
         raise SetFormatError("Value for --set is not valid JSON") from None
-    return raw
+    return _go_strings(raw)
 
 
 def _to_tree(value: Any) -> Any:

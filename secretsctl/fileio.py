@@ -44,6 +44,11 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
     ``mode``: the permission bits to give the file; None keeps the mode of
     an existing file, or 0600 for a new one (we never widen access).
     """
+    if os.path.islink(path):
+        # Write through the link as sops does (it opens the path); renaming
+        # over the link itself would turn it into a regular file and leave
+        # the real target unchanged.
+        path = os.path.realpath(path)
     if mode is None:
         mode = existing_mode(path)
         if mode is None:

@@ -105,15 +105,27 @@ def _check_time(text: Any, name: str) -> str:
 
 
 def _threshold(value: Any) -> int:
+    """``shamir_threshold`` as an int.
+
+    Negative values are accepted: sops writes ``--shamir-secret-sharing-threshold
+    -1`` as is for a single key group (where it is ignored) and reads it back,
+    so such files must stay readable.  Booleans, infinities and numbers beyond
+    float range are malformed, not crashes (``float(10**400)`` and
+    ``int(inf)`` raise OverflowError).
+    """
     if value in (None, ""):
         return 0
+    if isinstance(value, bool):
+        raise MetadataError("metadata field 'shamir_threshold' must be an integer")
+    if isinstance(value, int):
+        return value
     try:
         f = float(value)  # dotenv/INI carry it as text, possibly "2.0"
-    except (TypeError, ValueError):
+        if f != int(f):
+            raise ValueError
+        return int(f)
+    except (TypeError, ValueError, OverflowError):
         raise MetadataError("metadata field 'shamir_threshold' must be an integer") from None
-    if f != int(f) or f < 0:
-        raise MetadataError("metadata field 'shamir_threshold' must be a non-negative integer")
-    return int(f)
 
 
 def _flag(value: Any) -> bool:

@@ -110,7 +110,10 @@ def _parse_int(text: str) -> Any:
     Deliberate improvement: an integer a float64 cannot hold exactly stays a
     Python int so it round-trips instead of silently losing digits.
     """
-    value = int(text)
+    try:
+        value = int(text)
+    except ValueError:  # more digits than Python's int() accepts (4300)
+        raise InputError("JSON number out of range for float64") from None
     if value == 0 and text.startswith("-"):
         return -0.0  # Go keeps the sign of "-0"
     try:

@@ -8,8 +8,9 @@ and attach comments differently from go-yaml.
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
+import re
 from typing import Any, Iterator, Optional
 
 from ruamel.yaml import YAML
@@ -150,6 +151,14 @@ def _decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+# ruamel quotes source text in its problems ("found undefined tag handle
+# '!Pa55!'"); an unquoted password starting with '!' would end up in the
+# message.  Quoted runs of 2+ characters are dropped (go-yaml does not quote
+# them either); single characters (',' ']') and token names ('<stream end>')
+# stay, they say what the syntax error is and reveal nothing.
+_QUOTED_SOURCE = re.compile(r" ?'(?!<)[^'\s]{2,}'")
+
+
 def _yaml_error(exc: YAMLError) -> InputError:
     """Turn a ruamel error into an InputError without quoting source text."""
     line = ""
@@ -158,6 +167,7 @@ def _yaml_error(exc: YAMLError) -> InputError:
         problem = exc.problem or exc.context or problem
         if exc.problem_mark is not None:
             line = f"line {exc.problem_mark.line + 1}: "
+    problem = _QUOTED_SOURCE.sub("", problem)
     return InputError(f"Error unmarshalling input yaml: yaml: {line}{problem}")
 
 
@@ -194,8 +204,10 @@ class _Composer:
         m = e.start_mark
         if isinstance(e, ev.AliasEvent):
             if e.anchor not in self.anchors:
+                # No anchor name: an unquoted value such as `*Pa55word` is
+                # parsed as an alias, so the "name" is often a secret.
                 raise InputError(f"Error unmarshalling input yaml: yaml: line {m.line + 1}: "
-                                 f"unknown anchor '{e.anchor}' referenced")
+                                 "unknown anchor referenced")
             return self.anchors[e.anchor]
         if isinstance(e, ev.ScalarEvent):
             tag = None if e.tag in (None, "!") else e.tag
@@ -318,6 +330,10 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
         tokens, events = _scan_and_parse(text)
     except YAMLError as exc:
         raise _yaml_error(exc) from None
+    except (IndexError, KeyError, TypeError, AttributeError):
+        # ruamel bugs on odd input (e.g. a %TAG directive before the first
+        # document raises IndexError): report a parse error, not a crash.
+        raise InputError("Error unmarshalling input yaml: yaml: malformed document") from None
     dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
     raw = src if src != text else ""
     try:

@@ -12,6 +12,7 @@ import math
 import re
 from typing import Any
 
+from ..errors import InputError
 from ..tree import Timestamp
 
 __all__ = ["resolve_plain", "resolve_tagged", "is_old_bool", "is_base60_float",
@@ -97,11 +98,18 @@ def _format_ts(parts: tuple, zone: str) -> Timestamp | None:
     return Timestamp(body + ("." + frac if frac else "") + zone)
 
 
+_MAX_DEC_DIGITS = 4000  # below sys.get_int_max_str_digits()'s default of 4300
+
+
 def _int(plain: str, big_ints: bool) -> int | None:
     m = _GO_INT.fullmatch(plain)
     if not m:
         return None
     sign, hx, octo, binary, lead0, dec = m.groups()
+    if dec is not None and len(dec) > _MAX_DEC_DIGITS:
+        # Python refuses int() on more than 4300 decimal digits (ValueError,
+        # a crash further up); such a number is a malformed document here.
+        raise InputError("Error unmarshalling input yaml: yaml: integer literal is too long")
     if hx is not None:
         v = int(hx, 16)
     elif octo is not None:
