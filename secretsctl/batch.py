@@ -29,7 +29,7 @@ from typing import Any, Callable, Iterator
 
 from . import api, keyops
 from .api import Runtime
-from .config import KeySpec, _relative_target
+from .config import KeySpec, relative_target
 from .errors import ConfigError, InputError, SecretsctlError
 from .fileio import read_file, write_atomic
 from .keyspec import build_key
@@ -86,7 +86,7 @@ def _rule_matches(path: str, runtime: Runtime) -> bool:
         return False
     if not cfg.creation_rules or (cfg.path and os.path.abspath(cfg.path) == os.path.abspath(path)):
         return False
-    target = _relative_target(path, cfg.path)
+    target = relative_target(path, cfg.path)
     for raw in cfg.creation_rules:
         regex = raw.get("path_regex") if isinstance(raw, dict) else None
         if not regex:

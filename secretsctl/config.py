@@ -60,7 +60,7 @@ class SopsConfig:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
         if self.creation_rules is None:
             return None
-        target = _relative_target(file_path, self.path)
+        target = relative_target(file_path, self.path)
         for n, raw in enumerate(self.creation_rules):
             if not isinstance(raw, dict):
                 raise ConfigError(f"creation_rules[{n}] must be a mapping", file=self.path)
@@ -145,7 +145,7 @@ def _store_options(stores: Any, path: str | None) -> StoreOptions:
                                    "json_binary", path, -1))
 
 
-def _relative_target(file_path: str | None, config_path: str | None) -> str:
+def relative_target(file_path: str | None, config_path: str | None) -> str:
     """The string ``path_regex`` is matched against: path relative to the config's directory."""
     if not file_path:
         return ""
