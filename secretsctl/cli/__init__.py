@@ -8,8 +8,8 @@ which could quote input.
 """
 from __future__ import annotations
 
+import importlib
 import os
-import sys
 import traceback
 from typing import Any
 
@@ -17,7 +17,24 @@ import click
 
 from ..errors import SecretsctlError
 
-LEGACY_COMMANDS = {"encrypt", "decrypt", "edit", "filestatus", "set", "unset"}
+# Command name -> (module in this package, attribute).  Modules are imported
+# only when their command runs: `exec-env` in a CI job should not pay for
+# importing the editor, the batch runner and the key-management code.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "encrypt": ("crypt", "encrypt_cmd"),
+    "decrypt": ("crypt", "decrypt_cmd"),
+    "filestatus": ("crypt", "filestatus_cmd"),
+    "edit": ("editcmd", "edit_cmd"),
+    "set": ("editcmd", "set_cmd"),
+    "unset": ("editcmd", "unset_cmd"),
+    "exec-env": ("execcmd", "exec_env_cmd"),
+    "exec-file": ("execcmd", "exec_file_cmd"),
+    "export": ("execcmd", "export_cmd"),
+    "rotate": ("keyscmd", "rotate_cmd"),
+    "updatekeys": ("keyscmd", "updatekeys_cmd"),
+    "groups": ("keyscmd", "groups_cmd"),
+    "keys": ("keyscmd", "keys_cmd"),
+}
 
 
 def report(exc: SecretsctlError) -> None:
@@ -28,7 +45,17 @@ def report(exc: SecretsctlError) -> None:
 
 
 class Group(click.Group):
-    """A group that maps our errors to exit codes."""
+    """A group that loads commands lazily and maps our errors to exit codes."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        spec = COMMANDS.get(cmd_name)
+        if spec is None:
+            return None
+        module = importlib.import_module(f"{__name__}.{spec[0]}")
+        return getattr(module, spec[1])
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -74,27 +101,6 @@ def cli() -> None:
 
     Files are compatible with sops 3.x in both directions.
     """
-
-
-def _register() -> None:
-    from . import crypt
-    cli.add_command(crypt.encrypt_cmd)
-    cli.add_command(crypt.decrypt_cmd)
-    cli.add_command(crypt.filestatus_cmd)
-    from . import editcmd
-    cli.add_command(editcmd.edit_cmd)
-    cli.add_command(editcmd.set_cmd)
-    cli.add_command(editcmd.unset_cmd)
-    from . import execcmd
-    cli.add_command(execcmd.exec_env_cmd)
-    cli.add_command(execcmd.exec_file_cmd)
-    cli.add_command(execcmd.export_cmd)
-    from . import keyscmd
-    for cmd in (keyscmd.rotate_cmd, keyscmd.updatekeys_cmd, keyscmd.groups_cmd, keyscmd.keys_cmd):
-        cli.add_command(cmd)
-
-
-_register()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -10,9 +10,10 @@ secretsctl always uses gpg, which reads both keyring formats.
 """
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
-import gnupg
+if TYPE_CHECKING:  # gnupg is imported when a PGP key is used, not at start-up
+    import gnupg
 
 from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch, Item
@@ -23,7 +24,7 @@ __all__ = ["PgpKey", "gpg_for"]
 _CACHE = "pgp.gpg"
 
 
-def gpg_for(env: KeyEnv) -> gnupg.GPG:
+def gpg_for(env: KeyEnv) -> "gnupg.GPG":
     """A python-gnupg handle for the injected environment (cached).
 
     The binary is ``SOPS_GPG_EXEC`` or ``gpg`` and the home is ``GNUPGHOME``
@@ -35,6 +36,7 @@ def gpg_for(env: KeyEnv) -> gnupg.GPG:
     key = (binary, env.environ.get("GNUPGHOME", ""), env.environ.get("HOME", ""))
     handles: dict = env.cache.setdefault(_CACHE, {})
     if key not in handles:
+        import gnupg  # noqa: PLC0415 - deferred: most runs use no PGP key
         try:
             handles[key] = gnupg.GPG(gpgbinary=binary, env=dict(env.environ))
         except (OSError, ValueError) as exc:
