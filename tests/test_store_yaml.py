@@ -440,3 +440,22 @@ def test_resolve_like_go_yaml(text, go_value):
     from secretsctl.stores.yaml_resolve import resolve_plain
     got = resolve_plain(text, True, big_ints=False)
     assert type(got) is type(go_value) and got == go_value
+
+
+@pytest.mark.parametrize("group", sorted(GROUPS))
+def test_pure_python_parser_agrees_with_libyaml(group, monkeypatch):
+    """The fallback parser (no C extension) reads every corpus document the same way."""
+    import secretsctl.stores.yaml_load as yaml_load
+    for doc in GROUPS[group]:
+        data = doc if isinstance(doc, bytes) else doc.encode()
+        try:
+            fast = YamlStore().emit_plain(YamlStore().load_plain(data))
+        except Exception as exc:  # noqa: BLE001 - both must fail alike
+            fast = type(exc)
+        monkeypatch.setattr(yaml_load, "_HAVE_LIBYAML", False)
+        try:
+            slow = YamlStore().emit_plain(YamlStore().load_plain(data))
+        except Exception as exc:  # noqa: BLE001
+            slow = type(exc)
+        monkeypatch.undo()
+        assert fast == slow

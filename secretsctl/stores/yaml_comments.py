@@ -11,9 +11,8 @@ import bisect
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
-from ruamel.yaml import tokens as tk
 
-__all__ = ["Node", "Entry", "Attach", "SourceComment", "find_comments", "collect_entries", "attribute",
+__all__ = ["Node", "Entry", "Attach", "SourceComment", "gap_marks", "collect_entries", "attribute",
            "move_doc_head", "next_start"]
 
 @dataclass(eq=False)
@@ -59,27 +58,43 @@ class SourceComment:
     to_previous_doc: bool = False
 
 
-def find_comments(text: str, tokens: list[Any]) -> list[SourceComment]:
-    """Comments are the ``#…`` runs in the gaps between tokens.
+def gap_marks(text: str, spans: list[Any]) -> tuple[list[SourceComment], list[int]]:
+    """Comments and block-entry dashes: what lies in the gaps between event spans.
 
-    Scanning token gaps (rather than raw lines) keeps ``#`` inside quoted
-    or block scalars out, because those are covered by scalar tokens.
+    Outside scalars (and anchors, tags, aliases, document markers, which
+    event spans cover too) a ``#`` always starts a comment, and a ``-``
+    followed by a blank is a block sequence entry.  libyaml folds a comment
+    on a block scalar's header line (``key: |  # note``) into the scalar's
+    span; go-yaml keeps it, so that line is searched as well.
     """
-    out: list[SourceComment] = []
+    comments: list[SourceComment] = []
+    dashes: list[int] = []
     pos = 0
-    spans = [(t.start_mark.index, t.end_mark.index) for t in tokens] + [(len(text), len(text))]
-    for (start, end), tok in zip(spans, tokens + [None]):
+    for span in sorted(spans, key=lambda sp: sp.start) + [None]:
+        start = len(text) if span is None else span.start
         if start > pos:
-            _gap_comments(text, pos, start, out)
-        if isinstance(tok, tk.ScalarToken) and tok.style in ("|", ">"):
-            # The scanner swallows a comment on a block scalar's header line
-            # (`key: |  # note`) into the scalar token; go-yaml keeps it.
-            eol = text.find("\n", start)
-            hdr = text.find("#", start, eol if eol >= 0 else len(text))
+            _gap_comments(text, pos, start, comments)
+            _gap_dashes(text, pos, start, dashes)
+        if span is None:
+            break
+        if span.block_scalar:
+            eol = text.find("\n", span.start)
+            hdr = text.find("#", span.start, eol if eol >= 0 else len(text))
             if hdr >= 0:
-                _gap_comments(text, hdr, eol if eol >= 0 else len(text), out)
-        pos = max(pos, end)
-    return out
+                _gap_comments(text, hdr, eol if eol >= 0 else len(text), comments)
+        pos = max(pos, span.end)
+    return comments, dashes
+
+
+def _gap_dashes(text: str, lo: int, hi: int, out: list[int]) -> None:
+    i = text.find("-", lo, hi)
+    while i >= 0:
+        bol = text.rfind("\n", 0, i) + 1
+        in_comment = "#" in text[bol:i]
+        marker = i == bol and text.startswith("---", i)
+        if not in_comment and not marker and (i + 1 >= len(text) or text[i + 1] in " \t\r\n"):
+            out.append(i)
+        i = text.find("-", i + 1, hi)
 
 
 def _gap_comments(text: str, lo: int, hi: int, out: list[SourceComment]) -> None:

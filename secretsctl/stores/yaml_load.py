@@ -11,20 +11,26 @@ import base64
 import binascii
 import bisect
 import re
+from dataclasses import dataclass
 from typing import Any, Iterator, Optional
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
-from ruamel.yaml import tokens as tk
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from ..errors import EmptyDocumentError, EncryptError, InputError
 from ..tree import Branch, Comment, Item, bytes_to_str
 from .yaml_comments import (Attach, Entry, Node, SourceComment, attribute, collect_entries,
-                            find_comments, move_doc_head, next_start)
+                            gap_marks, move_doc_head, next_start)
 from .yaml_resolve import ResolveError, resolve_plain, resolve_tagged
 
 __all__ = ["load_documents"]
+
+try:  # the C parser of the same project (libyaml); optional
+    import _ruamel_yaml  # type: ignore[import-not-found]  # noqa: F401
+    _HAVE_LIBYAML = True
+except ImportError:  # pragma: no cover - platforms without a wheel
+    _HAVE_LIBYAML = False
 
 # go-yaml refuses documents whose aliases expand too much; we keep a budget
 # of built nodes so that an alias bomb cannot exhaust memory.
@@ -113,32 +119,31 @@ def _raw_break_value(src: str, e: Any) -> str:
     return e.value   # folded/double-quoted/plain: never written raw by go-yaml
 
 
-def _scan_and_parse(text: str) -> tuple[list[Any], list[Any]]:
-    """Tokens (for comments and dash positions) and events, in ONE scan.
+@dataclass(frozen=True)
+class Span:
+    """The source range an event covers (scalar text with its properties, `[`, `---` …)."""
 
-    ruamel's pure-Python scanner is the expensive part of loading; calling
-    ``scan`` and then ``parse`` would run it twice, so the parser's own
-    token stream is recorded as it is consumed.
+    start: int
+    end: int
+    block_scalar: bool = False   # `|`/`>`: the header line may hold a comment
+
+
+def _parse(text: str) -> tuple[list[Any], list[Span]]:
+    """Parser events and the source spans they cover.
+
+    libyaml (``ruamel.yaml.clib``) parses ~20x faster than ruamel's pure
+    Python scanner, which dominated load time; the pure parser is the
+    fallback.  Comments and block-entry dashes are found in the gaps
+    between event spans (:func:`gap_marks`), so no token stream is needed.
     """
-    yaml = YAML(typ="safe", pure=True)
-    _, parser = yaml.get_constructor_parser(text)
-    scanner = yaml.scanner
-    tokens: list[Any] = []
-    take = scanner.get_token
-
-    def recording_get_token() -> Any:
-        token = take()
-        if not isinstance(token, (tk.StreamStartToken, tk.StreamEndToken)):
-            tokens.append(token)
-        return token
-    scanner.get_token = recording_get_token  # type: ignore[method-assign]
     try:
-        events = []
-        while parser.check_event():
-            events.append(parser.get_event())
-    finally:
-        parser.dispose()
-    return tokens, events
+        events = list(YAML(typ="safe", pure=not _HAVE_LIBYAML).parse(text))
+    except YAMLError:
+        raise
+    spans = [Span(e.start_mark.index, e.end_mark.index,
+                  isinstance(e, ev.ScalarEvent) and e.style in ("|", ">"))
+             for e in events if e.end_mark.index > e.start_mark.index]
+    return events, spans
 
 
 def _decode(data: bytes) -> str:
@@ -327,14 +332,14 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
         raise EmptyDocumentError("File cannot be completely empty, it must contain at least "
                                  "one document")
     try:
-        tokens, events = _scan_and_parse(text)
+        events, spans = _parse(text)
     except YAMLError as exc:
         raise _yaml_error(exc) from None
     except (IndexError, KeyError, TypeError, AttributeError):
         # ruamel bugs on odd input (e.g. a %TAG directive before the first
         # document raises IndexError): report a parse error, not a crash.
         raise InputError("Error unmarshalling input yaml: yaml: malformed document") from None
-    dashes = [t.start_mark.index for t in tokens if isinstance(t, tk.BlockEntryToken)]
+    comments, dashes = gap_marks(text, spans)
     raw = src if src != text else ""
     try:
         docs = _Composer(iter(events), dashes, raw).documents()
@@ -343,7 +348,6 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
     if not docs:
         # Only comments (or `...`): go-yaml's decoder reports EOF.
         raise InputError("Error unmarshalling file: EOF")
-    comments = find_comments(text, tokens)
     for i in range(1, len(docs)):
         move_doc_head(text, docs[i], comments)
     starts = [0] + [i + 1 for i, ch in enumerate(text) if ch == "\n"]
