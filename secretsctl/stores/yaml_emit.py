@@ -9,6 +9,8 @@ this dedicated one.
 """
 from __future__ import annotations
 
+import re
+
 import base64
 import math
 from dataclasses import dataclass
@@ -50,9 +52,19 @@ class _Analysis:
     multiline: bool = False
 
 
+# Starts with a letter or digit, then printable ASCII without blanks, and
+# does not end in ":" (the end of the string counts as a blank after it): no
+# rule below can fire (no ": ", no " #", no leading indicator, no break).
+# Every ENC[...] value is such a string, so this skips the per-character
+# loop for nearly everything an encrypted file holds.
+_SIMPLE = re.compile(r"[A-Za-z0-9](?:[!-~]*[!-9;-~])?")
+
+
 def _analyze(s: str) -> _Analysis:
     """Which styles can carry ``s`` (a port of the *rules*, not of the code)."""
     a = _Analysis()
+    if _SIMPLE.fullmatch(s):
+        return a
     if not s:
         a.plain = a.block = False
         return a
