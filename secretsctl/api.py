@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from . import datakey, treecrypt
 from .config import CreationSettings, KeySpec, SopsConfig, load_config
-from .errors import (AlreadyEncrypted, ConfigError, DecryptError, EmitError, InputError,
+from .errors import (AlreadyEncrypted, ConfigError, EmitError, InputError,
                      MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
 from .formats import make_store, resolve_format

@@ -126,3 +126,15 @@ def gnupg_only1(tmp_path_factory: pytest.TempPathFactory) -> str:
 @pytest.fixture
 def env(base_env: dict[str, str], gnupg_home: str) -> dict[str, str]:
     return {**base_env, "GNUPGHOME": gnupg_home}
+
+
+def sops_encrypted(sops, tmp_path: Path, name: str, plain: str) -> Path:
+    """``tmp_path/name``: ``plain`` encrypted by the real sops for age test key 1."""
+    src = tmp_path / ("plain-" + name)
+    src.write_text(plain)
+    res = sops(["encrypt", "--age", age_recipient(1), str(src)])
+    assert res.returncode == 0, res.stderr
+    target = tmp_path / name
+    target.write_bytes(res.stdout)
+    src.unlink()
+    return target

@@ -6,7 +6,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from conftest import age_identity
+from conftest import age_identity, age_recipient
 from secretsctl import api
 
 PLAIN = (b"# comment\ndb:\n    user: admin\n    password: hunter2\napi_key: s3cr3t\n"
@@ -61,3 +61,14 @@ def assert_rotated(before: bytes, after: bytes) -> None:
     for (d0, iv0, t0), (d1, iv1, t1) in zip(old[:-1], new[:-1]):
         assert iv0 == iv1
         assert (d0, t0) != (d1, t1)
+
+
+def shamir_file(tmp_path: Path, sops, env: dict[str, str]) -> Path:
+    """``s.yaml`` (PLAIN) encrypted by sops for 3 age groups, threshold 2, via .sops.yaml."""
+    cfg = tmp_path / ".sops.yaml"
+    cfg.write_text("creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n"
+                   + "".join(f"      - age: ['{age_recipient(n)}']\n" for n in (1, 2, 3)))
+    f = tmp_path / "s.yaml"
+    f.write_bytes(PLAIN)
+    ok(sops(["encrypt", "-i", str(f)], env=env, cwd=tmp_path))
+    return f

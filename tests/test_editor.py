@@ -22,7 +22,7 @@ import pytest
 from secretsctl import editor
 from secretsctl.errors import EditorError
 
-from conftest import KEYS, age_recipient
+from conftest import KEYS, age_recipient, sops_encrypted
 
 ROOT = editor.temp_root()
 OPENED = "opened.log"  # every editor script appends the path it was given
@@ -53,14 +53,7 @@ def script(tmp_path: Path, name: str, body: str) -> str:
 
 
 def encrypt_with_sops(sops, tmp_path: Path, name: str, plain: str) -> Path:
-    src = tmp_path / ("plain-" + name)
-    src.write_text(plain)
-    res = sops(["encrypt", "--age", age_recipient(1), str(src)])
-    assert res.returncode == 0, res.stderr
-    target = tmp_path / name
-    target.write_bytes(res.stdout)
-    src.unlink()
-    return target
+    return sops_encrypted(sops, tmp_path, name, plain)
 
 
 def sops_plain(sops, path: Path) -> str:

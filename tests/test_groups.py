@@ -1,10 +1,10 @@
 """``secretsctl groups add|delete`` and the Shamir threshold, with sops as the judge."""
 from __future__ import annotations
 
-
 from conftest import age_recipient, pgp_fpr
+from keyops_helpers import PLAIN, age_env, data_key, ok, shamir_file
+
 from secretsctl import api
-from keyops_helpers import PLAIN, age_env, data_key, ok
 
 
 def values_and_stamps(data: bytes) -> list[bytes]:
@@ -46,12 +46,7 @@ def test_add_groups_then_threshold_sops_decrypts(env, tmp_path, cli, sops):
 
 
 def test_delete_group_and_threshold_guard(env, tmp_path, cli, sops):
-    cfg = tmp_path / ".sops.yaml"
-    cfg.write_text("creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n"
-                   + "".join(f"      - age: ['{age_recipient(n)}']\n" for n in (1, 2, 3)))
-    f = tmp_path / "s.yaml"
-    f.write_bytes(PLAIN)
-    ok(sops(["encrypt", "-i", str(f)], env=env, cwd=tmp_path))
+    f = shamir_file(tmp_path, sops, env)
     original = f.read_bytes()
     keys = age_env(env, 1, 2, 3)
 

@@ -14,11 +14,21 @@ import sys
 import time
 from pathlib import Path
 
-
 from conftest import age_recipient, pgp_fpr
+from keyops_helpers import (
+    PLAIN,
+    age_env,
+    assert_rotated,
+    data_key,
+    encrypt_lib,
+    no_keys_env,
+    ok,
+    plaintext,
+    runtime,
+    shamir_file,
+)
+
 from secretsctl import api
-from keyops_helpers import (PLAIN, age_env, assert_rotated, data_key, encrypt_lib, no_keys_env, ok,
-                            plaintext, runtime)
 
 # ------------------------------------------------------------------ single file, sops as the judge
 
@@ -70,12 +80,7 @@ def test_rotate_prints_one_file_needs_in_place_for_several(env, tmp_path, cli, s
 
 
 def test_rotate_shamir_groups_keep_working(env, tmp_path, cli, sops):
-    cfg = tmp_path / ".sops.yaml"
-    cfg.write_text("creation_rules:\n  - shamir_threshold: 2\n    key_groups:\n"
-                   + "".join(f"      - age: ['{age_recipient(n)}']\n" for n in (1, 2, 3)))
-    f = tmp_path / "s.yaml"
-    f.write_bytes(PLAIN)
-    ok(sops(["encrypt", "-i", str(f)], env=env, cwd=tmp_path))
+    f = shamir_file(tmp_path, sops, env)
     before = f.read_bytes()
     ok(cli(["rotate", "-i", str(f)], env=age_env(env, 1, 3), cwd=tmp_path))
     after = f.read_bytes()

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import VECTORS, age_recipient
+from conftest import VECTORS, sops_encrypted
 
 from secretsctl import editing
 from secretsctl.errors import SetFormatError
@@ -65,13 +65,7 @@ def test_noop_set_changes_only_mac_and_lastmodified_like_sops(cli, sops, vec_env
 
 
 def make_file(sops, tmp_path: Path, plain: str, name: str = "s.yaml") -> Path:
-    src = tmp_path / ("plain-" + name)
-    src.write_text(plain)
-    res = sops(["encrypt", "--age", age_recipient(1), str(src)])
-    assert res.returncode == 0, res.stderr
-    target = tmp_path / name
-    target.write_bytes(res.stdout)
-    return target
+    return sops_encrypted(sops, tmp_path, name, plain)
 
 
 def test_set_values_decrypt_with_sops_like_sops_set(cli, sops, tmp_path):

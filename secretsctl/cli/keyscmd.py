@@ -309,6 +309,20 @@ def _write_group_result(file: str, before: bytes, out: bytes, in_place: bool) ->
         sys.stdout.buffer.flush()
 
 
+def _change_groups(file: str, in_place: bool, input_type: str | None, decryption_order: str | None,
+                   config_path: str | None,
+                   change: Callable[[keyops.Opened, Runtime], bytes]) -> None:
+    """Open FILE (MAC checked), apply a key-group change, print or write it."""
+    rt = o.runtime(config_path)
+    try:
+        before = read_file(file)
+        op = keyops.open_file(file, before, input_type=input_type,
+                              decryption_order=_order(decryption_order), runtime=rt)
+        _write_group_result(file, before, change(op, rt), in_place)
+    except SecretsctlError as exc:
+        raise exc.with_file(file)
+
+
 group_file = click.option("-f", "--file", "file", required=True, type=click.Path(dir_okay=False),
                           help="The encrypted file.")
 
@@ -335,16 +349,12 @@ def groups_add_cmd(file: str, age: tuple[str, ...], pgp: tuple[str, ...], kms: t
                    shamir_threshold: int | None, input_type: str | None,
                    decryption_order: str | None, config_path: str | None) -> None:
     """Append a key group to FILE and re-split the same data key."""
-    rt = o.runtime(config_path)
     try:
         keys = _group_keys(age, pgp, kms, aws_profile, encryption_context)
-        before = read_file(file)
-        op = keyops.open_file(file, before, input_type=input_type,
-                              decryption_order=_order(decryption_order), runtime=rt)
-        out = keyops.add_group(op, keys, shamir_threshold, runtime=rt)
-        _write_group_result(file, before, out, in_place)
     except SecretsctlError as exc:
         raise exc.with_file(file)
+    _change_groups(file, in_place, input_type, decryption_order, config_path,
+                   lambda op, rt: keyops.add_group(op, keys, shamir_threshold, runtime=rt))
 
 
 @groups_cmd.command("delete")
@@ -359,15 +369,8 @@ def groups_delete_cmd(index: int, file: str, in_place: bool, shamir_threshold: i
                       input_type: str | None, decryption_order: str | None,
                       config_path: str | None) -> None:
     """Delete key group INDEX (from 0) of FILE; refused if the threshold could not be met."""
-    rt = o.runtime(config_path)
-    try:
-        before = read_file(file)
-        op = keyops.open_file(file, before, input_type=input_type,
-                              decryption_order=_order(decryption_order), runtime=rt)
-        out = keyops.delete_group(op, index, shamir_threshold, runtime=rt)
-        _write_group_result(file, before, out, in_place)
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    _change_groups(file, in_place, input_type, decryption_order, config_path,
+                   lambda op, rt: keyops.delete_group(op, index, shamir_threshold, runtime=rt))
 
 
 # ------------------------------------------------------------------ keys

@@ -9,10 +9,8 @@ this dedicated one.
 """
 from __future__ import annotations
 
-import re
-
 import base64
-import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
