@@ -15,10 +15,7 @@ the window is a few milliseconds instead of the whole editing session.
 """
 from __future__ import annotations
 
-import json
-import math
 import os
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -33,8 +30,9 @@ from .keysources.base import format_created_at
 from .metadata import Metadata, metadata_from_tree, metadata_to_tree
 from .rules import CryptRule
 from .stash import Stash
+from .stores import json as json_store
 from .stores.base import Store
-from .tree import Branch, Comment, Item, get_path, parse_path, set_path, unset_path
+from .tree import Branch, Comment, Item, bytes_to_str, get_path, parse_path, set_path, unset_path
 
 __all__ = ["EditConflict", "EditSettings", "edit_file", "set_value", "unset_value",
            "parse_json_value", "example_document", "conflict_path"]
@@ -219,54 +217,18 @@ def edit_file(path: str, *, input_type: str | None = None, output_type: str | No
 
 # ------------------------------------------------------------------ set / unset
 
-def _number(text: str) -> Any:
-    # sops parses JSON numbers as float64 (`set f '["a"]' 5` stores type:float);
-    # an integer a float64 cannot hold exactly stays an int instead of losing digits.
-    value = int(text)
-    try:
-        as_float = float(value)
-    except OverflowError:
-        return value
-    return as_float if as_float == value else value
-
-
-def _no_constant(name: str) -> Any:
-    # NaN/Infinity are not JSON; Go's decoder (sops) refuses them.
-    raise ValueError(name)
-
-
-def _finite(text: str) -> float:
-    value = float(text)
-    if math.isinf(value):  # 1e400: Go reports "value out of range"
-        raise ValueError(text)
-    return value
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _go_strings(value: Any) -> Any:
-    """Lone surrogates (``"\\ud800"``) become U+FFFD, as Go's decoder makes them.
-
-    Python keeps them, and they cannot be encoded to UTF-8 later (a crash).
-    """
-    if isinstance(value, str):
-        return _SURROGATE.sub("\ufffd", value)
-    if isinstance(value, Branch):
-        return Branch(Item(_go_strings(i.key), _go_strings(i.value)) for i in value)
-    if isinstance(value, list):
-        return [_go_strings(v) for v in value]
-    return value
-
-
 def parse_json_value(text: str | bytes) -> Any:
-    """A ``set`` VALUE: JSON to a tree value (objects keep key order, numbers are floats)."""
+    """A ``set`` VALUE: JSON to a tree value, read exactly as a JSON file is.
+
+    (objects keep key order, numbers are floats as in sops, lone surrogates
+    become U+FFFD as Go makes them, NaN/Infinity/1e400 are refused.)
+    """
+    if isinstance(text, bytes):
+        text = bytes_to_str(text)
     try:
-        raw = json.loads(text, object_pairs_hook=lambda pairs: Branch(Item(k, v) for k, v in pairs),
-                         parse_int=_number, parse_float=_finite, parse_constant=_no_constant)
-    except (ValueError, RecursionError):
+        return json_store.parse_json_value(text)
+    except InputError:
         raise SetFormatError("Value for --set is not valid JSON") from None
-    return _go_strings(raw)
 
 
 def _to_tree(value: Any) -> Any:

@@ -135,6 +135,34 @@ def _parse_constant(name: str) -> Any:
     raise InputError(f"invalid JSON literal {name}")  # NaN/Infinity are not JSON
 
 
+def _decode(text: str, start: int) -> Any:
+    """Decode one JSON value at ``start`` with sops's rules; nothing may follow it."""
+    decoder = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_int=_parse_int,
+                               parse_float=_parse_float, parse_constant=_parse_constant)
+    try:
+        value, end = decoder.raw_decode(text, start)
+    except json.JSONDecodeError as e:
+        raise InputError(f"invalid JSON input: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except RecursionError:
+        raise InputError("invalid JSON input: nested too deeply") from None
+    if text[end:].strip(_WS):
+        raise InputError("invalid JSON input: unexpected data after the top-level value")
+    return _fix_tree_strings(value)
+
+
+def parse_json_value(text: str) -> Any:
+    """Any JSON value as a tree value, with the same rules as a JSON file.
+
+    Numbers are floats (as in sops) unless a float64 cannot hold the
+    integer exactly; objects keep order and duplicates; lone surrogates
+    become U+FFFD; NaN/Infinity/1e400 are refused (``InputError``).
+    """
+    start = len(text) - len(text.lstrip(_WS))
+    if start == len(text):
+        raise InputError("invalid JSON input: unexpected end of input (EOF)")
+    return _decode(text, start)
+
+
 def parse_json_object(data: bytes) -> Branch:
     """Parse a JSON document whose top level must be an object.
 
@@ -148,15 +176,7 @@ def parse_json_object(data: bytes) -> Branch:
         raise InputError("invalid JSON input: unexpected end of input (EOF)")
     if text[start] != "{":
         raise InputError("Expected JSON object start, got something else instead")
-    decoder = json.JSONDecoder(object_pairs_hook=_pairs_hook, parse_int=_parse_int,
-                               parse_float=_parse_float, parse_constant=_parse_constant)
-    try:
-        tree, end = decoder.raw_decode(text, start)
-    except json.JSONDecodeError as e:
-        raise InputError(f"invalid JSON input: {e.msg} at line {e.lineno} column {e.colno}") from None
-    if text[end:].strip(_WS):
-        raise InputError("invalid JSON input: unexpected data after the top-level object")
-    return _fix_tree_strings(tree)
+    return _decode(text, start)
 
 
 def _fix_tree_strings(value: Any) -> Any:
