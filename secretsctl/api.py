@@ -30,7 +30,7 @@ from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
 from .keysources.base import KeyEnv, format_created_at, utc_now
 from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
-from .rules import CryptRule
+from .rules import DEFAULT_RULE, CryptRule
 from .stash import Stash
 from .stores.base import Store
 from .tree import Branch, format_path, get_path, parse_path, to_python
@@ -86,6 +86,9 @@ class Decrypted:
     stash: Stash
     fmt: str
     config: SopsConfig
+    #: The documents as read (still encrypted): a re-wrap that changes only
+    #: the master keys writes them back untouched.
+    encrypted_docs: list[Branch] = field(default_factory=list)
 
     def data(self) -> Any:
         """The first document as plain Python data (dicts, lists, scalars)."""
@@ -166,16 +169,22 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
     if store.has_metadata(docs):
         raise AlreadyEncrypted("file is already encrypted (it has a top-level 'sops' entry); "
                                "use 'secretsctl edit' or rename that key", file=filename)
-    settings = creation_settings(options or EncryptOptions(), config, filename)
+    meta, key = new_metadata(options or EncryptOptions(), config, filename, in_fmt, rt)
+    return _seal(docs, meta, key, None, out_fmt, config, rt)
+
+
+def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | None, fmt: str,
+                 rt: Runtime) -> tuple[Metadata, bytes]:
+    """Metadata and a fresh data key (wrapped for every master key) for a new file."""
+    settings = creation_settings(options, config, filename)
     groups = build_key_groups(settings.key_groups)
-    rule = settings.rule or (None if in_fmt == "binary" else CryptRule("unencrypted_suffix", "_unencrypted"))
-    if in_fmt == "binary":
-        rule = None  # sops ignores rules for binary files and writes none
+    # sops ignores selection rules for binary files and writes none.
+    rule = None if fmt == "binary" else (settings.rule or DEFAULT_RULE)
     meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold, rule=rule,
                     mac_only_encrypted=settings.mac_only_encrypted)
     key = datakey.generate(rt.randbytes)
     datakey.wrap(key, groups, meta.shamir_threshold, rt.keys())
-    return _seal(docs, meta, key, None, out_fmt, config, rt)
+    return meta, key
 
 
 def _null_path(node: Any, path: list) -> list | None:
@@ -248,7 +257,7 @@ def decrypt_data(data: bytes, *, input_type: str | None = None, filename: str | 
     plain, mac = treecrypt.decrypt_docs(docs, meta, key, stash=stash)
     if not ignore_mac:
         treecrypt.verify_mac(meta.mac, mac, key, meta.lastmodified, stash=stash)
-    return Decrypted(plain, meta, key, stash, fmt, config)
+    return Decrypted(plain, meta, key, stash, fmt, config, docs)
 
 
 def decrypt_file(path: str, **kwargs: Any) -> Decrypted:

@@ -25,10 +25,8 @@ from .api import Decrypted, EncryptOptions, Runtime
 from .errors import InputError, SecretsctlError, SetFormatError
 from .fileio import existing_mode, read_file, write_atomic
 from .formats import make_store, resolve_format
-from .keyspec import build_key_groups
 from .keysources.base import format_created_at
 from .metadata import Metadata, metadata_from_tree, metadata_to_tree
-from .rules import CryptRule
 from .stash import Stash
 from .stores import json as json_store
 from .stores.base import Store
@@ -131,15 +129,8 @@ def _write_back(path: str, before: bytes | None, data: bytes, rt: Runtime,
 def _new_file(path: str, fmt: str, options: EncryptOptions, rt: Runtime) -> Decrypted:
     """State for a file that does not exist yet: keys from flags or creation rules."""
     config = rt.config(path)
-    settings = api.creation_settings(options, config, path)
-    groups = build_key_groups(settings.key_groups)
-    rule = settings.rule or CryptRule("unencrypted_suffix", "_unencrypted")
-    meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold,
-                    rule=None if fmt == "binary" else rule,
-                    mac_only_encrypted=settings.mac_only_encrypted,
-                    lastmodified=format_created_at(rt.now()))
-    key = datakey.generate(rt.randbytes)
-    datakey.wrap(key, groups, meta.shamir_threshold, rt.keys())
+    meta, key = api.new_metadata(options, config, path, fmt, rt)
+    meta.lastmodified = format_created_at(rt.now())
     docs = make_store(fmt, config.stores).load_plain(example_document(fmt))
     return Decrypted(docs, meta, key, Stash(), fmt, config)
 

@@ -28,14 +28,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from . import api, datakey, gofmt, treecrypt
+from . import api, datakey, gofmt
 from .api import Decrypted, EncryptOptions, Runtime
 from .errors import ConfigError, SecretsctlError
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
 from .keysources.base import MasterKey
 from .metadata import Metadata, metadata_to_tree
-from .stash import Stash
 from .tree import Branch
 
 __all__ = [
@@ -159,21 +158,12 @@ class Opened:
 def open_file(path: str, data: bytes, *, input_type: str | None = None, ignore_mac: bool = False,
               decryption_order: list[str] | None = None, runtime: Runtime | None = None) -> Opened:
     """Decrypt ``data`` (MAC checked unless ``ignore_mac``) and keep the encrypted documents."""
-    rt = runtime or Runtime()
-    # api.decrypt_data's steps, parsing the file once: the encrypted documents
-    # are kept for re-wrap-only writes (parsing is most of a rotate's CPU time).
     try:
-        config = rt.config(path)
-        fmt = resolve_format(input_type, path)
-        enc_docs, meta = api.load_encrypted(data, fmt, config)
-        key = datakey.unwrap(meta.key_groups, meta.shamir_threshold, rt.keys(), decryption_order)
-        stash = Stash()
-        plain, mac = treecrypt.decrypt_docs(enc_docs, meta, key, stash=stash)
-        if not ignore_mac:
-            treecrypt.verify_mac(meta.mac, mac, key, meta.lastmodified, stash=stash)
+        dec = api.decrypt_data(data, input_type=input_type, filename=path, ignore_mac=ignore_mac,
+                               decryption_order=decryption_order, runtime=runtime)
     except SecretsctlError as exc:
         raise exc.with_file(path)
-    return Opened(path, data, Decrypted(plain, meta, key, stash, fmt, config), enc_docs)
+    return Opened(path, data, dec, dec.encrypted_docs)
 
 
 def _rewrap_emit(op: Opened, groups: list[list[MasterKey]], threshold: int, runtime: Runtime) -> bytes:
