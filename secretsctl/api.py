@@ -52,6 +52,8 @@ class Runtime:
     config_path: str | None = None
     cwd: str | None = None
     key_env: KeyEnv | None = None
+    #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
+    config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
 
     def keys(self) -> KeyEnv:
         """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
@@ -60,8 +62,13 @@ class Runtime:
         return self.key_env
 
     def config(self, file_path: str | None) -> SopsConfig:
-        """The ``.sops.yaml`` that applies to ``file_path``."""
-        return load_config(file_path, self.config_path, self.environ, self.cwd)
+        """The ``.sops.yaml`` that applies to ``file_path``.
+
+        Batch commands ask once per file and again when they write it (a
+        few times per file in all); the parse is done once per content.
+        """
+        return load_config(file_path, self.config_path, self.environ, self.cwd,
+                           cache=self.config_cache)
 
 
 @dataclass

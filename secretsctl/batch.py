@@ -30,8 +30,8 @@ from typing import Any, Callable, Iterator
 from . import api, keyops
 from .api import Runtime
 from .config import KeySpec, relative_target
-from .errors import ConfigError, InputError, SecretsctlError
-from .fileio import read_file, write_atomic
+from .errors import ConfigError, SecretsctlError
+from .fileio import read_file, write_if_unchanged
 from .keyspec import build_key
 from .keysources.base import MasterKey
 
@@ -128,8 +128,7 @@ def _walk(root: str) -> Iterator[str]:
                 yield os.path.join(directory, name)
 
 
-def expand_targets(args: list[str], *, recursive: bool, runtime: Runtime,
-                   input_type: str | None = None) -> list[str]:
+def expand_targets(args: list[str], *, recursive: bool, runtime: Runtime) -> list[str]:
     """FILE/DIR arguments -> files, in order, without duplicates.
 
     Files named on the command line are always taken.  Directories need
@@ -317,10 +316,7 @@ def write_back(path: str, before: bytes, data: bytes) -> bool:
     """
     if data == before:
         return False
-    if read_file(path) != before:
-        raise InputError("the file changed on disk while it was being updated; nothing was "
-                         "written, run the command again", file=path, exit_code=1)
-    write_atomic(path, data)
+    write_if_unchanged(path, before, data)
     return True
 
 
@@ -348,25 +344,17 @@ class RotateJob:
     def __call__(self, path: str) -> FileResult:
         before = read_file(path)
         if self.dry_run:
-            return FileResult(path, detail=self.plan(path, before))
-        op = keyops.open_file(path, before, input_type=self.input_type, ignore_mac=self.ignore_mac,
-                              decryption_order=self.decryption_order, runtime=self.runtime)
-        out = keyops.rotate(op, add=_keys(self.add), remove=_keys(self.remove),
+            plan = keyops.plan_rotate(path, before, _keys(self.add), _keys(self.remove),
+                                      input_type=self.input_type, runtime=self.runtime)
+            return FileResult(path, detail=plan)
+        dec = api.decrypt_data(before, input_type=self.input_type, filename=path,
+                               ignore_mac=self.ignore_mac, decryption_order=self.decryption_order,
+                               runtime=self.runtime)
+        out = keyops.rotate(dec, add=_keys(self.add), remove=_keys(self.remove),
                             output_type=self.output_type, runtime=self.runtime)
         if not self.in_place:
             return FileResult(path, detail=out)
         return FileResult(path, changed=write_back(path, before, out))
-
-    def plan(self, path: str, data: bytes) -> keyops.KeyPlan:
-        """What rotating would change (metadata only, no key access)."""
-        from .formats import resolve_format
-        cfg = self.runtime.config(path)
-        _, meta = api.load_encrypted(data, resolve_format(self.input_type, path), cfg)
-        new = keyops.edit_groups(meta.key_groups, _keys(self.add), _keys(self.remove))
-        age, _ = keyops.data_key_age(meta, self.runtime.now())
-        threshold = meta.shamir_threshold if len(new) >= 2 else 0
-        return keyops.KeyPlan(path, keyops.diff_groups(meta.key_groups, new),
-                              meta.shamir_threshold, threshold, age, rotate=True)
 
 
 @dataclass
@@ -390,12 +378,12 @@ class UpdateJob:
         if self.expected is not None and self.expected.get(path) != plan.describe():
             raise ConfigError("the file or its .sops.yaml changed after the plan was shown; "
                               "nothing was written, run the command again", file=path)
-        op = keyops.open_file(path, before, input_type=self.input_type,
-                              decryption_order=self.decryption_order, runtime=self.runtime)
+        dec = api.decrypt_data(before, input_type=self.input_type, filename=path,
+                               decryption_order=self.decryption_order, runtime=self.runtime)
         if self.rotate:
-            out = keyops.rotate(op, groups=groups, threshold=threshold, runtime=self.runtime)
+            out = keyops.rotate(dec, groups=groups, threshold=threshold, runtime=self.runtime)
         else:
-            out = keyops.update_keys(op, groups, threshold, runtime=self.runtime)
+            out = keyops.update_keys(dec, groups, threshold, runtime=self.runtime)
         return FileResult(path, changed=write_back(path, before, out), detail=plan)
 
 

@@ -34,7 +34,8 @@ from .tree import Comment, Timestamp, bytes_to_str, str_to_bytes
 IV_SIZE = 32
 _ENC_RE = re.compile(r"^ENC\[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)\]", re.S)
 
-__all__ = ["IV_SIZE", "is_encrypted", "encode_plaintext", "encrypt", "decrypt", "parse_enc", "type_of"]
+__all__ = ["IV_SIZE", "is_encrypted", "encoded", "encode_plaintext", "encrypt", "encrypt_encoded",
+           "decrypt", "parse_enc", "type_of"]
 
 
 def is_encrypted(value: Any) -> bool:
@@ -42,41 +43,38 @@ def is_encrypted(value: Any) -> bool:
     return isinstance(value, str) and _ENC_RE.match(value) is not None
 
 
-def type_of(value: Any) -> str:
-    """The ``type:`` tag of a plaintext value (bool before int: True is an int in Python)."""
+def encoded(value: Any) -> tuple[str, bytes]:
+    """``(type tag, plaintext bytes)`` of a scalar: what is encrypted, stashed and hashed.
+
+    One call per leaf: the tree walk needs both for the MAC, the IV stash
+    and the cipher, and the float/time encodings are not free.  bool is
+    tested before int (True is an int in Python).
+    """
     if isinstance(value, Comment):
-        return "comment"
+        return "comment", str_to_bytes(value.text)
     if isinstance(value, bool):
-        return "bool"
+        return "bool", b"True" if value else b"False"
     if isinstance(value, int):
-        return "int"
+        return "int", str(value).encode()
     if isinstance(value, float):
-        return "float"
+        return "float", gofmt.float_plain(value).encode()
     if isinstance(value, Timestamp):
-        return "time"
+        return "time", value.text.encode()
     if isinstance(value, bytes):
-        return "bytes"
+        return "bytes", value
     if isinstance(value, str):
-        return "str"
+        return "str", str_to_bytes(value)
     raise EncryptError(f"cannot encrypt a value of type {type(value).__name__}")
+
+
+def type_of(value: Any) -> str:
+    """The ``type:`` tag of a plaintext value."""
+    return encoded(value)[0]
 
 
 def encode_plaintext(value: Any) -> bytes:
     """The bytes sops encrypts and feeds to the MAC for a scalar value."""
-    t = type_of(value)
-    if t == "comment":
-        return str_to_bytes(value.text)
-    if t == "bool":
-        return b"True" if value else b"False"
-    if t == "int":
-        return str(value).encode()
-    if t == "float":
-        return gofmt.float_plain(value).encode()
-    if t == "time":
-        return value.text.encode()
-    if t == "bytes":
-        return value
-    return str_to_bytes(value)
+    return encoded(value)[1]
 
 
 def _b64(data: bytes) -> str:
@@ -90,8 +88,14 @@ def encrypt(value: Any, key: bytes, aad: str, iv: bytes | None = None,
     Returns ``""`` for an empty string/comment, as sops does.  ``iv`` reuses
     a stashed IV (minimal diffs); otherwise a fresh random 32-byte IV.
     """
-    plaintext = encode_plaintext(value)
-    if plaintext == b"" and type_of(value) in ("str", "comment"):
+    typ, plaintext = encoded(value)
+    return encrypt_encoded(typ, plaintext, key, aad, iv, randbytes)
+
+
+def encrypt_encoded(typ: str, plaintext: bytes, key: bytes, aad: str, iv: bytes | None = None,
+                    randbytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+    """:func:`encrypt` for a value already split by :func:`encoded`."""
+    if plaintext == b"" and typ in ("str", "comment"):
         return ""
     iv = iv if iv is not None else randbytes(IV_SIZE)
     try:
@@ -99,7 +103,7 @@ def encrypt(value: Any, key: bytes, aad: str, iv: bytes | None = None,
     except ValueError:  # wrong key or IV size; the message is generic, never the value
         raise EncryptError("could not encrypt value: invalid key or IV size") from None
     data, tag = sealed[:-16], sealed[-16:]
-    return f"ENC[AES256_GCM,data:{_b64(data)},iv:{_b64(iv)},tag:{_b64(tag)},type:{type_of(value)}]"
+    return f"ENC[AES256_GCM,data:{_b64(data)},iv:{_b64(iv)},tag:{_b64(tag)},type:{typ}]"
 
 
 def parse_enc(text: str) -> tuple[bytes, bytes, bytes, str]:

@@ -94,8 +94,15 @@ def find_config(file_path: str | None, cwd: str | None = None) -> str | None:
 
 
 def load_config(file_path: str | None, explicit: str | None = None,
-                environ: Mapping[str, str] | None = None, cwd: str | None = None) -> SopsConfig:
-    """Load the config that applies to ``file_path`` (``--config`` > ``SOPS_CONFIG`` > search)."""
+                environ: Mapping[str, str] | None = None, cwd: str | None = None,
+                cache: dict[tuple[str, bytes], SopsConfig] | None = None) -> SopsConfig:
+    """Load the config that applies to ``file_path`` (``--config`` > ``SOPS_CONFIG`` > search).
+
+    ``cache`` (path and bytes -> parsed config) skips the YAML parse when the
+    same file is read again with the same content; the file itself is always
+    re-read, so an edit between two calls is seen.  Parsed configs are
+    shared and must not be modified.
+    """
     env = os.environ if environ is None else environ
     path = explicit or env.get("SOPS_CONFIG") or find_config(file_path, cwd)
     if not path:
@@ -105,7 +112,12 @@ def load_config(file_path: str | None, explicit: str | None = None,
             raw = fh.read()
     except OSError as exc:
         raise ConfigError(f"cannot read config: {exc.strerror}", file=path) from None
-    return parse_config(raw, path)
+    if cache is None:
+        return parse_config(raw, path)
+    key = (path, raw)
+    if key not in cache:
+        cache[key] = parse_config(raw, path)
+    return cache[key]
 
 
 def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:

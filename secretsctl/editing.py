@@ -22,15 +22,16 @@ from typing import Any, Callable
 
 from . import api, datakey, editor
 from .api import Decrypted, EncryptOptions, Runtime
-from .errors import InputError, SecretsctlError, SetFormatError
-from .fileio import existing_mode, read_file, write_atomic
+from .errors import FileChanged, InputError, SecretsctlError, SetFormatError
+from .fileio import existing_mode, read_file, read_if_exists, write_atomic, write_if_unchanged
 from .formats import make_store, resolve_format
+from .keysources import key_label
 from .keysources.base import format_created_at
-from .metadata import Metadata, metadata_from_tree, metadata_to_tree
+from .metadata import Metadata, metadata_to_tree
 from .stash import Stash
 from .stores import json as json_store
 from .stores.base import Store
-from .tree import Branch, Comment, Item, bytes_to_str, get_path, parse_path, set_path, unset_path
+from .tree import Branch, Comment, bytes_to_str, from_python, get_path, parse_path, set_path, unset_path
 
 __all__ = ["EditConflict", "EditSettings", "edit_file", "set_value", "unset_value",
            "parse_json_value", "example_document", "conflict_path"]
@@ -59,7 +60,7 @@ _EXAMPLES = {
 }
 
 
-class EditConflict(SecretsctlError):
+class EditConflict(FileChanged):
     """The file changed on disk during the edit; the edit was saved beside it (exit 1)."""
 
     def __init__(self, message: str, *, file: str | None = None, saved_to: str | None = None) -> None:
@@ -98,30 +99,20 @@ def conflict_path(path: str, when: datetime) -> str:
         n += 1
 
 
-def _read_if_exists(path: str) -> bytes | None:
+def _save_edit(path: str, before: bytes | None, data: bytes, rt: Runtime) -> None:
+    """Write the edit unless the file changed meanwhile; then keep it in a sibling instead.
+
+    An editing session can last minutes, so losing the user's work to a
+    concurrent change is not an option (set/unset just fail: nothing to lose).
+    """
     try:
-        return read_file(path)
-    except SecretsctlError:
-        if not os.path.lexists(path):
-            return None
-        raise
-
-
-def _write_back(path: str, before: bytes | None, data: bytes, rt: Runtime,
-                keep_conflict: bool) -> None:
-    """Write ``data`` to ``path`` unless the file changed since it was read as ``before``."""
-    now = _read_if_exists(path)
-    if now == before:
-        write_atomic(path, data)
-        return
-    if not keep_conflict:
-        raise EditConflict("the file changed on disk while it was being updated; nothing "
-                           "was written, run the command again", file=path)
-    sibling = conflict_path(path, rt.now())
-    write_atomic(sibling, data, mode=existing_mode(path) or 0o600)
-    raise EditConflict(f"the file changed on disk while you were editing; it was not "
-                       f"overwritten. Your edit is saved, encrypted, in {sibling}",
-                       file=path, saved_to=sibling)
+        write_if_unchanged(path, before, data)
+    except FileChanged:
+        sibling = conflict_path(path, rt.now())
+        write_atomic(sibling, data, mode=existing_mode(path) or 0o600)
+        raise EditConflict(f"the file changed on disk while you were editing; it was not "
+                           f"overwritten. Your edit is saved, encrypted, in {sibling}",
+                           file=path, saved_to=sibling) from None
 
 
 # ------------------------------------------------------------------ edit
@@ -136,7 +127,9 @@ def _new_file(path: str, fmt: str, options: EncryptOptions, rt: Runtime) -> Decr
 
 
 def _keys_signature(meta: Metadata) -> list[list[str]]:
-    return [[f"{k.type_id}:{k.identifier()}" for k in g] for g in meta.key_groups] + [[str(meta.shamir_threshold)]]
+    # key_label, not just the identifier: a KMS key's role, context or profile
+    # edited under --show-master-keys is a different key and must be re-wrapped.
+    return [[f"{k.type_id}:{key_label(k)}" for k in g] for g in meta.key_groups] + [[str(meta.shamir_threshold)]]
 
 
 def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
@@ -153,8 +146,7 @@ def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
 
     @api.nesting_guard
     def with_keys(data: bytes) -> list[Branch]:
-        docs, meta_tree = store.load_encrypted(data)
-        meta = metadata_from_tree(meta_tree, binary=(dec.fmt == "binary"))
+        docs, meta = api.load_encrypted(data, dec.fmt, dec.config)
         if not meta.all_keys():
             raise InputError("no master keys were provided, so the file cannot be encrypted")
         if _keys_signature(meta) != _keys_signature(dec.metadata):
@@ -186,7 +178,7 @@ def edit_file(path: str, *, input_type: str | None = None, output_type: str | No
     """
     rt = runtime or Runtime()
     es = settings or EditSettings()
-    before = _read_if_exists(path)
+    before = read_if_exists(path)
     fmt = resolve_format(input_type, path)
     try:
         if before is None:
@@ -201,7 +193,7 @@ def edit_file(path: str, *, input_type: str | None = None, output_type: str | No
                                 environ=es.environ if es.environ is not None else rt.environ,
                                 prompt=es.prompt, root=es.temp_root)
         out = api.reencrypt(dec, docs, output_type=output_type, runtime=rt)
-        _write_back(path, before, out, rt, keep_conflict=True)
+        _save_edit(path, before, out, rt)
     except SecretsctlError as exc:
         raise exc.with_file(path)
 
@@ -220,17 +212,6 @@ def parse_json_value(text: str | bytes) -> Any:
         return json_store.parse_json_value(text)
     except InputError:
         raise SetFormatError("Value for --set is not valid JSON") from None
-
-
-def _to_tree(value: Any) -> Any:
-    """Plain Python data or tree values (or a mix) -> tree values."""
-    if isinstance(value, Branch):
-        return Branch(Item(i.key, _to_tree(i.value)) if isinstance(i, Item) else i for i in value)
-    if isinstance(value, dict):
-        return Branch(Item(str(k), _to_tree(v)) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return [_to_tree(v) for v in value]
-    return value
 
 
 def _strict_equal(a: Any, b: Any) -> bool:
@@ -270,7 +251,7 @@ def _update(path: str, tree_path: str, change: Callable[[Branch], bool], *,
         if not change(dec.docs[0]):
             return False
         out = api.reencrypt(dec, output_type=output_type, runtime=rt)
-        _write_back(path, before, out, rt, keep_conflict=False)
+        write_if_unchanged(path, before, out)
         return True
     except SecretsctlError as exc:
         raise exc.with_file(path)
@@ -286,7 +267,7 @@ def set_value(path: str, tree_path: str, value: Any, *, idempotent: bool = False
     With ``idempotent`` an already equal value leaves the file untouched.
     """
     components = _tree_path(tree_path)
-    new = _to_tree(value)
+    new = from_python(value)
 
     def change(doc: Branch) -> bool:
         if idempotent:

@@ -133,6 +133,13 @@ class SetFormatError(SecretsctlError):
     exit_code = ExitCode.INVALID_SET_FORMAT
 
 
+class FileChanged(SecretsctlError):
+    """The file's bytes on disk changed between our read and our write (exit 1).
+
+    Raised by :func:`secretsctl.fileio.write_if_unchanged`; nothing was written.
+    """
+
+
 class FileNotModified(SecretsctlError):
     exit_code = ExitCode.FILE_NOT_MODIFIED
 

@@ -29,7 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import SecretsctlError, TreePathError
-from .gofmt import float_dotenv, float_json
+from .gofmt import float_json
+from .stores.dotenv import val_to_string
 from .tree import Branch, Comment, Timestamp, bytes_to_str
 
 __all__ = ["Selection", "tree_to_env", "check_name", "compact_json", "sops_value_text",
@@ -77,25 +78,14 @@ def _is_container(value: Any) -> bool:
 
 
 def sops_value_text(value: Any, key: str) -> str:
-    """A top-level scalar as sops ``exec-env`` writes it (dotenv ``ValToString``)."""
+    """A top-level scalar as sops ``exec-env`` writes it: dotenv's ``ValToString``.
+
+    (So a timestamp loses its fraction, exactly as in sops's environment.)
+    """
     if _is_container(value):
         raise SecretsctlError("cannot use complex value in environment (use --vars or --flatten)",
                               tree_path=key)
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return "%d" % value
-    if isinstance(value, float):
-        return float_dotenv(value)
-    if value is None:
-        return "<nil>"  # Go's %v of a nil interface; sops really exports this
-    if isinstance(value, Timestamp):
-        return value.text
-    if isinstance(value, bytes):
-        return bytes_to_str(value)
-    raise SecretsctlError(f"unsupported value type {type(value).__name__}", tree_path=key)
+    return val_to_string(value)
 
 
 def _json_string(text: str) -> str:

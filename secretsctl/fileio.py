@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import stat
-import tempfile
 
-from .errors import InputError, OutputError
+from .errors import FileChanged, InputError, OutputError
 
 PRIVATE_MODE = 0o600
 
@@ -28,6 +27,31 @@ def read_file(path: str) -> bytes:
         raise InputError("is a directory, not a file", file=path) from None
     except OSError as exc:
         raise InputError(f"cannot read file: {exc.strerror}", file=path) from None
+
+
+def read_if_exists(path: str) -> bytes | None:
+    """Like :func:`read_file`, but a path that does not exist gives None."""
+    try:
+        return read_file(path)
+    except InputError:
+        if not os.path.lexists(path):
+            return None
+        raise
+
+
+def write_if_unchanged(path: str, before: bytes | None, data: bytes) -> None:
+    """:func:`write_atomic` ``data`` unless ``path`` no longer holds ``before``.
+
+    ``before`` is what the file held when it was read (None: it did not
+    exist).  Every read-modify-write (edit, set, rotate, updatekeys, groups)
+    ends here, so a concurrent change is never overwritten; the window left
+    is the few milliseconds between this check and the rename.
+    Raises :class:`FileChanged` (exit 1) and writes nothing otherwise.
+    """
+    if read_if_exists(path) != before:
+        raise FileChanged("the file changed on disk while it was being updated; nothing was "
+                          "written, run the command again", file=path)
+    write_atomic(path, data)
 
 
 def existing_mode(path: str) -> int | None:
@@ -53,6 +77,7 @@ def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
         mode = existing_mode(path)
         if mode is None:
             mode = PRIVATE_MODE
+    import tempfile  # deferred: read-only commands (decrypt to stdout, exec-env) never write
     directory = os.path.dirname(os.path.abspath(path))
     try:
         fd, tmp = tempfile.mkstemp(prefix=".secretsctl-", suffix=".tmp", dir=directory)

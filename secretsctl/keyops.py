@@ -30,16 +30,17 @@ from typing import Iterable
 
 from . import api, datakey, gofmt
 from .api import Decrypted, EncryptOptions, Runtime
+from .config import SopsConfig
 from .errors import ConfigError, SecretsctlError
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
+from .keysources import key_label
 from .keysources.base import MasterKey
 from .metadata import Metadata, metadata_to_tree
-from .tree import Branch
 
 __all__ = [
     "GroupDiff", "KeyPlan", "KeyInfo", "KeyStatus", "key_label", "diff_groups",
-    "open_file", "Opened", "rotate", "plan_update", "update_keys", "add_group",
+    "read_metadata", "rotate", "plan_rotate", "plan_update", "update_keys", "add_group",
     "delete_group", "key_status", "parse_max_age", "DEFAULT_MAX_AGE", "edit_groups", "data_key_age",
 ]
 
@@ -48,25 +49,6 @@ DEFAULT_MAX_AGE = timedelta(days=180)
 
 
 # ------------------------------------------------------------------ identity and diffs
-
-def key_label(key: MasterKey) -> str:
-    """How a key is shown and compared: sops's ``ToString`` plus what changes KMS access.
-
-    A KMS key's role, encryption context and profile decide whether a wrap
-    can be opened, so a change of any of them counts as a different key.
-    """
-    label = key.identifier()
-    if key.type_id == "kms":
-        role = getattr(key, "role", "")
-        context = getattr(key, "context", {}) or {}
-        profile = getattr(key, "aws_profile", "")
-        if role:
-            label += "+" + role
-        if context:
-            label += " context=" + ",".join(f"{k}:{context[k]}" for k in sorted(context))
-        if profile:
-            label += f" profile={profile}"
-    return label
 
 
 def _sig(key: MasterKey) -> tuple[str, str]:
@@ -143,47 +125,42 @@ class KeyPlan:
         return out
 
 
-# ------------------------------------------------------------------ opening a file
+# ------------------------------------------------------------------ reading metadata
 
-@dataclass
-class Opened:
-    """A decrypted file plus its still-encrypted documents (for re-wrap-only writes)."""
+def read_metadata(path: str, data: bytes, input_type: str | None,
+                  runtime: Runtime) -> tuple[Metadata, SopsConfig]:
+    """The file's metadata (and the config that applies to it) without any key access.
 
-    path: str
-    raw: bytes
-    dec: Decrypted
-    enc_docs: list[Branch]
-
-
-def open_file(path: str, data: bytes, *, input_type: str | None = None, ignore_mac: bool = False,
-              decryption_order: list[str] | None = None, runtime: Runtime | None = None) -> Opened:
-    """Decrypt ``data`` (MAC checked unless ``ignore_mac``) and keep the encrypted documents."""
+    Plans and ``keys`` need only this; the data key is unwrapped (and the
+    MAC checked) by :func:`secretsctl.api.decrypt_data` when a file is written.
+    """
+    config = runtime.config(path)
     try:
-        dec = api.decrypt_data(data, input_type=input_type, filename=path, ignore_mac=ignore_mac,
-                               decryption_order=decryption_order, runtime=runtime)
+        _, meta = api.load_encrypted(data, resolve_format(input_type, path), config)
     except SecretsctlError as exc:
         raise exc.with_file(path)
-    return Opened(path, data, dec, dec.encrypted_docs)
+    return meta, config
 
 
-def _rewrap_emit(op: Opened, groups: list[list[MasterKey]], threshold: int, runtime: Runtime) -> bytes:
+def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
+                 runtime: Runtime) -> bytes:
     """Wrap the existing data key for ``groups``; emit with values, lastmodified and MAC as read.
 
     With one group before and after, every key wraps the whole data key, so
     keys that already carry an ``enc`` keep it; otherwise the key is split
     again and every key of every group wraps its new share.
     """
-    old = op.dec.metadata
+    old = dec.metadata
     env = runtime.keys()
     if len(groups) == 1 and len(old.key_groups) == 1:
         for k in groups[0]:
             if not k.enc:
-                k.encrypt(op.dec.data_key, env)
+                k.encrypt(dec.data_key, env)
     else:
-        datakey.wrap(op.dec.data_key, groups, threshold, env, runtime.randbytes)
+        datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
     meta = replace(old, key_groups=groups, shamir_threshold=threshold)
-    store = make_store(op.dec.fmt, op.dec.config.stores)
-    return store.emit_encrypted(op.enc_docs, metadata_to_tree(meta))
+    store = make_store(dec.fmt, dec.config.stores)
+    return store.emit_encrypted(dec.encrypted_docs, metadata_to_tree(meta))
 
 
 def _check_threshold(groups: list[list[MasterKey]], threshold: int) -> None:
@@ -214,7 +191,7 @@ def edit_groups(groups: list[list[MasterKey]], add: list[MasterKey],
     return out
 
 
-def rotate(op: Opened | Decrypted, *, add: list[MasterKey] | None = None,
+def rotate(dec: Decrypted, *, add: list[MasterKey] | None = None,
            remove: list[MasterKey] | None = None, groups: list[list[MasterKey]] | None = None,
            threshold: int | None = None, output_type: str | None = None,
            runtime: Runtime | None = None) -> bytes:
@@ -225,7 +202,6 @@ def rotate(op: Opened | Decrypted, *, add: list[MasterKey] | None = None,
     Every value keeps its IV under the new key; ``lastmodified`` and MAC are new.
     """
     rt = runtime or Runtime()
-    dec = op.dec if isinstance(op, Opened) else op
     meta = dec.metadata
     new_groups = groups if groups is not None else edit_groups(meta.key_groups, add or [], remove or [])
     new_threshold = meta.shamir_threshold if threshold is None else threshold
@@ -239,16 +215,26 @@ def rotate(op: Opened | Decrypted, *, add: list[MasterKey] | None = None,
     return api.reencrypt(rotated, output_type=output_type, runtime=rt)
 
 
+def plan_rotate(path: str, data: bytes, add: list[MasterKey], remove: list[MasterKey], *,
+                input_type: str | None = None, runtime: Runtime | None = None) -> KeyPlan:
+    """What :func:`rotate` with ``add``/``remove`` would change (metadata only, no key access)."""
+    rt = runtime or Runtime()
+    meta, _ = read_metadata(path, data, input_type, rt)
+    new = edit_groups(meta.key_groups, add, remove)
+    threshold = meta.shamir_threshold if len(new) >= 2 else 0
+    return KeyPlan(path, diff_groups(meta.key_groups, new), meta.shamir_threshold, threshold,
+                   data_key_age(meta, rt.now())[0], rotate=True)
+
+
 # ------------------------------------------------------------------ updatekeys
 
-def _target(path: str, dec_meta: Metadata, config: object, runtime: Runtime
+def _target(path: str, dec_meta: Metadata, config: SopsConfig
             ) -> tuple[list[list[MasterKey]], int]:
     """Key groups and threshold of the creation rule that applies to ``path``."""
-    cfg = config
-    if getattr(cfg, "creation_rules", None) is None:
+    if config.creation_rules is None:
         raise ConfigError("no .sops.yaml with creation_rules applies to this file; "
                           "updatekeys has nothing to compare with")
-    settings = api.creation_settings(EncryptOptions(), cfg, path)  # type: ignore[arg-type]
+    settings = api.creation_settings(EncryptOptions(), config, path)
     groups = build_key_groups(settings.key_groups)
     if len(groups) < 2:
         return groups, 0
@@ -258,23 +244,20 @@ def _target(path: str, dec_meta: Metadata, config: object, runtime: Runtime
 
 
 def plan_update(path: str, data: bytes, *, input_type: str | None = None, rotate_key: bool = False,
-                runtime: Runtime | None = None, now: datetime | None = None
-                ) -> tuple[KeyPlan, list[list[MasterKey]], int]:
+                runtime: Runtime | None = None) -> tuple[KeyPlan, list[list[MasterKey]], int]:
     """Compare the file's key groups with its creation rule, without any key access.
 
     Returns the plan plus the target groups (fresh, unwrapped keys) and threshold.
     """
     rt = runtime or Runtime()
-    config = rt.config(path)
-    fmt = resolve_format(input_type, path)
-    _, meta = api.load_encrypted(data, fmt, config)
-    groups, threshold = _target(path, meta, config, rt)
+    meta, config = read_metadata(path, data, input_type, rt)
+    groups, threshold = _target(path, meta, config)
     plan = KeyPlan(path, diff_groups(meta.key_groups, groups), meta.shamir_threshold, threshold,
-                   data_key_age=data_key_age(meta, now or rt.now())[0], rotate=rotate_key)
+                   data_key_age=data_key_age(meta, rt.now())[0], rotate=rotate_key)
     return plan, groups, threshold
 
 
-def update_keys(op: Opened, groups: list[list[MasterKey]], threshold: int,
+def update_keys(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
                 runtime: Runtime | None = None) -> bytes:
     """Make the file's key groups ``groups`` (keeping the data key); returns the new bytes.
 
@@ -282,34 +265,34 @@ def update_keys(op: Opened, groups: list[list[MasterKey]], threshold: int,
     wrapped key when the file has one group before and after.
     """
     rt = runtime or Runtime()
-    old = op.dec.metadata.key_groups
+    old = dec.metadata.key_groups
     merged: list[list[MasterKey]] = []
     for i, group in enumerate(groups):
         have = {_sig(k): k for k in (old[i] if i < len(old) else [])}
         merged.append([have.get(_sig(k), k) for k in group])
     _check_threshold(merged, threshold)
-    return _rewrap_emit(op, merged, threshold, rt)
+    return _rewrap_emit(dec, merged, threshold, rt)
 
 
 # ------------------------------------------------------------------ groups
 
-def add_group(op: Opened, keys: list[MasterKey], threshold: int | None = None,
+def add_group(dec: Decrypted, keys: list[MasterKey], threshold: int | None = None,
               runtime: Runtime | None = None) -> bytes:
     """sops ``groups add``: append a group, re-split and re-wrap the same data key."""
     if not keys:
         raise ConfigError("a new key group needs at least one master key")
-    meta = op.dec.metadata
+    meta = dec.metadata
     groups = [list(g) for g in meta.key_groups] + [list(keys)]
     # sops 3.11 writes the implied "every group" threshold explicitly.
     t = threshold or meta.shamir_threshold or len(groups)
     _check_threshold(groups, t)
-    return _rewrap_emit(op, groups, t, runtime or Runtime())
+    return _rewrap_emit(dec, groups, t, runtime or Runtime())
 
 
-def delete_group(op: Opened, index: int, threshold: int | None = None,
+def delete_group(dec: Decrypted, index: int, threshold: int | None = None,
                  runtime: Runtime | None = None) -> bytes:
     """sops ``groups delete``: drop group ``index`` (0-based) unless the threshold forbids it."""
-    meta = op.dec.metadata
+    meta = dec.metadata
     if not 0 <= index < len(meta.key_groups):
         raise ConfigError(f"there is no key group {index}; the file has {len(meta.key_groups)} "
                           f"(numbered from 0)")
@@ -323,7 +306,7 @@ def delete_group(op: Opened, index: int, threshold: int | None = None,
     if len(groups) == 1 and not threshold:
         t = 0  # one group: no split, no threshold to write
     _check_threshold(groups, t)
-    return _rewrap_emit(op, groups, t, runtime or Runtime())
+    return _rewrap_emit(dec, groups, t, runtime or Runtime())
 
 
 # ------------------------------------------------------------------ key age
@@ -384,11 +367,7 @@ def key_status(path: str, data: bytes, *, input_type: str | None = None,
                max_age: timedelta = DEFAULT_MAX_AGE, runtime: Runtime | None = None) -> KeyStatus:
     """Master keys of ``path`` with their ``created_at`` and the data key's age."""
     rt = runtime or Runtime()
-    config = rt.config(path)
-    try:
-        _, meta = api.load_encrypted(data, resolve_format(input_type, path), config)
-    except SecretsctlError as exc:
-        raise exc.with_file(path)
+    meta, _ = read_metadata(path, data, input_type, rt)
     now = rt.now()
     keys = []
     for g, group in enumerate(meta.key_groups):

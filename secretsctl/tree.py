@@ -123,7 +123,14 @@ def to_python(value: Any) -> Any:
 
 
 def from_python(value: Any) -> Any:
-    """Convert plain Python data (dict/list/scalars) to tree values."""
+    """Convert plain Python data (dict/list/scalars) to tree values.
+
+    Tree values may be mixed in (a Branch holding dicts, as ``set`` gets
+    from library callers): a Branch is checked before ``list``, since it
+    is one, and keeps its comments.
+    """
+    if isinstance(value, Branch):
+        return Branch(Item(i.key, from_python(i.value)) if isinstance(i, Item) else i for i in value)
     if isinstance(value, dict):
         return Branch(Item(str(k), from_python(v)) for k, v in value.items())
     if isinstance(value, (list, tuple)):

@@ -95,26 +95,27 @@ class _Walk:
         encrypted = self.rule.should_encrypt(path, stack, is_comment)
         aad = ":".join(path) + ":"
         try:
-            if self.encrypting:
+            if not encrypted:
                 self._hash(node, encrypted)
-                return self._encrypt(node, aad, pos) if encrypted else node
-            plain = self._decrypt(node, aad, pos) if encrypted else node
-            self._hash(plain, encrypted)
-            return plain
+                return node
+            if self.encrypting:
+                return self._encrypt(node, aad, pos)
+            return self._decrypt(node, aad, pos)
         except (DecryptError, EncryptError) as exc:
             exc.tree_path = exc.tree_path or format_path(_user_path(pos))
             raise
 
-    def _hash(self, value: Any, encrypted: bool) -> None:
+    def _hash(self, value: Any, encrypted: bool, plaintext: bytes | None = None) -> None:
+        """Feed a plaintext leaf to the MAC (``plaintext``: its encoding, when already known)."""
         if isinstance(value, Comment) or (self.mac_only_encrypted and not encrypted):
             return
-        self.hash.update(cipher.encode_plaintext(value))
+        self.hash.update(cipher.encode_plaintext(value) if plaintext is None else plaintext)
 
     def _encrypt(self, node: Any, aad: str, pos: Position) -> Any:
-        iv = None
-        if self.stash is not None:
-            iv = self.stash.iv_for(pos, cipher.type_of(node), cipher.encode_plaintext(node), aad)
-        enc = cipher.encrypt(node, self.key, aad, iv=iv, randbytes=self.randbytes)
+        typ, plaintext = cipher.encoded(node)  # once for the MAC, the stash and the cipher
+        self._hash(node, True, plaintext)
+        iv = self.stash.iv_for(pos, typ, plaintext, aad) if self.stash is not None else None
+        enc = cipher.encrypt_encoded(typ, plaintext, self.key, aad, iv=iv, randbytes=self.randbytes)
         if isinstance(node, Comment):
             if self.rule.rejects_ciphertext(enc):
                 raise EncryptError("an encrypted comment matches unencrypted_comment_regex; "
@@ -130,8 +131,12 @@ class _Walk:
             # fails below is tampering and is refused (SOPS_FORMAT.md §16).
             return node
         value, iv = cipher.decrypt(text, self.key, aad)
+        # The MAC and the stash take the value re-encoded (sops hashes the
+        # Go value: "true" decrypts to True and is hashed as "True").
+        typ, plaintext = cipher.encoded(value)
         if self.stash is not None and iv is not None:
-            self.stash.remember(pos, cipher.type_of(value), cipher.encode_plaintext(value), aad, iv)
+            self.stash.remember(pos, typ, plaintext, aad, iv)
+        self._hash(value, True, plaintext)
         return value
 
     def mac_hex(self) -> str:

@@ -40,6 +40,7 @@ t: true
 b: false
 n: null
 d: 2024-01-02
+ts: 2024-01-02T03:04:05.5+02:00
 # a comment is not a variable
 """
 

@@ -473,3 +473,20 @@ def test_entry_layout_and_round_trip():
         odd.decrypt(KeyEnv(environ={}))
     with pytest.raises(IncorrectKeyError, match="not valid base64"):
         key_from_tree("kms", from_python({"arn": "x", "enc": "%%%"})).decrypt(KeyEnv(environ={}))
+
+
+def test_show_master_keys_edit_of_kms_context_rewraps(world, aws_env, tmp_path, sops, cli):
+    """Adding a context to a KMS key under `edit -s` re-wraps for it (not silently dropped)."""
+    src = write(tmp_path, "s.yaml", PLAIN)
+    f = write(tmp_path, "enc.yaml", ok(cli(["encrypt", "--kms", world.k1, str(src)], env=aws_env)))
+    editor = tmp_path / "ed.py"
+    editor.write_text("import sys\nt = open(sys.argv[-1]).read()\n"
+                      "t = t.replace('          created_at:', '          context:\\n"
+                      "            team: infra\\n          created_at:', 1)\n"
+                      "open(sys.argv[-1], 'w').write(t)\n")
+    res = cli(["edit", "-s", str(f)], env={**aws_env, "EDITOR": f"{sys.executable} {editor}"})
+    assert res.returncode == 0, res.stderr
+    (entry,) = sops_meta(f.read_bytes())["kms"]
+    assert entry["context"] == {"team": "infra"}
+    # The new wrap is bound to the context: sops (sending it) decrypts.
+    assert ok(sops(["decrypt", str(f)], env=aws_env)) == PLAIN

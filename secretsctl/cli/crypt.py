@@ -7,7 +7,6 @@ import sys
 import click
 
 from .. import api
-from ..datakey import parse_decryption_order
 from ..errors import ConflictingParameters, SecretsctlError
 from ..fileio import PRIVATE_MODE, read_file, write_atomic
 from . import options as o
@@ -26,8 +25,7 @@ def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
     """
     target = file if in_place else output
     if target is None:
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        o.write_stdout(data)
         return
     write_atomic(target, data, mode=PRIVATE_MODE if plaintext else None)
 
@@ -70,7 +68,7 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
     """Decrypt FILE (or stdin) and print the plaintext (or write it 0600 with -i/--output)."""
     o.check_targets(file, in_place, output)
     name = filename_override or file
-    order = parse_decryption_order(decryption_order) if decryption_order else None
+    order = o.order(decryption_order)
     data = _read_input(file)
     try:
         dec = api.decrypt_data(data, input_type=input_type, filename=name, ignore_mac=ignore_mac,

@@ -6,24 +6,13 @@ import sys
 import click
 
 from .. import editing, editor
-from ..datakey import parse_decryption_order
 from ..errors import ExitCode, SecretsctlError
 from ..fileio import read_file
 from . import options as o
 
 
-# key_flags already carries --kms-timeout, which o.decryption_order adds too;
-# a command with both needs the bare option (click rejects duplicates).
-_decryption_order_only = click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
-                                      help="Comma list of key types to try first (default: age,pgp).")
-
-
 def _notify(message: str) -> None:
     click.echo(f"secretsctl: {message}", err=True)
-
-
-def _order(text: str | None) -> list[str] | None:
-    return parse_decryption_order(text) if text else None
 
 
 @click.command("edit")
@@ -36,7 +25,9 @@ def _order(text: str | None) -> list[str] | None:
 @click.option("-s", "--show-master-keys", is_flag=True,
               help="Show the sops metadata in the editor too (edits to it are kept).")
 @o.ignore_mac
-@_decryption_order_only
+# key_flags already carries --kms-timeout, which o.decryption_order adds too;
+# a command with both needs the bare option (click rejects duplicates).
+@o.decryption_order_flag
 @o.config_opt
 def edit_cmd(file: str, input_type: str | None, output_type: str | None, show_master_keys: bool,
              ignore_mac: bool, decryption_order: str | None, config_path: str | None,
@@ -47,7 +38,7 @@ def edit_cmd(file: str, input_type: str | None, output_type: str | None, show_ma
                                     show_master_keys=show_master_keys)
     editing.edit_file(file, input_type=input_type, output_type=output_type,
                       options=o.encrypt_options(dict(kw)), ignore_mac=ignore_mac,
-                      decryption_order=_order(decryption_order), settings=settings, runtime=rt)
+                      decryption_order=o.order(decryption_order), settings=settings, runtime=rt)
 
 
 def _value_text(value: str | None, value_file: bool, value_stdin: bool) -> bytes:
@@ -81,7 +72,7 @@ def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_std
         parsed = editing.parse_json_value(_value_text(value, value_file, value_stdin))
         editing.set_value(file, path, parsed, idempotent=idempotent, input_type=input_type,
                           output_type=output_type, ignore_mac=ignore_mac,
-                          decryption_order=_order(decryption_order), runtime=o.runtime(config_path))
+                          decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
     except SecretsctlError as exc:
         raise exc.with_file(file)
 
@@ -98,6 +89,6 @@ def unset_cmd(file: str, path: str, idempotent: bool, input_type: str | None,
     try:
         editing.unset_value(file, path, idempotent=idempotent, input_type=input_type,
                             output_type=output_type, ignore_mac=ignore_mac,
-                            decryption_order=_order(decryption_order), runtime=o.runtime(config_path))
+                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
     except SecretsctlError as exc:
         raise exc.with_file(file)

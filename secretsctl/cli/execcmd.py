@@ -11,13 +11,11 @@ runs ``/bin/sh -c 'cmd string'`` like sops.
 from __future__ import annotations
 
 import os
-import sys
 from typing import Any
 
 import click
 
 from .. import api, execenv, exportfmt, runner
-from ..datakey import parse_decryption_order
 from ..errors import OutputError, SecretsctlError
 from ..tree import str_to_bytes
 from . import options as o
@@ -62,9 +60,8 @@ def _selection(vars_: tuple[str, ...], flatten: bool, prefix: str, missing: str)
 def _decrypt(file: str, input_type: str | None, ignore_mac: bool, decryption_order: str | None,
              config_path: str | None) -> api.Decrypted:
     """The one decryption of this invocation (the data key is unwrapped once)."""
-    order = parse_decryption_order(decryption_order) if decryption_order else None
     return api.decrypt_file(file, input_type=input_type, ignore_mac=ignore_mac,
-                            decryption_order=order, runtime=o.runtime(config_path))
+                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
 
 
 def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:
@@ -137,8 +134,7 @@ def exec_file_cmd(ctx: click.Context, file: str, command: tuple[str, ...], no_fi
 
 
 def _stdout(text: str) -> None:
-    sys.stdout.buffer.write(str_to_bytes(text))
-    sys.stdout.buffer.flush()
+    o.write_stdout(str_to_bytes(text))
 
 
 def _append_github_env(path: str, text: str) -> None:

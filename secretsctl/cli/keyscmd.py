@@ -18,11 +18,10 @@ from typing import Any, Callable, Iterator
 
 import click
 
-from .. import batch, keyops
-from ..api import Runtime
+from .. import api, batch, keyops
+from ..api import Decrypted, Runtime
 from ..batch import BatchOutcome, FileResult
 from ..config import KeySpec
-from ..datakey import parse_decryption_order
 from ..errors import ConflictingParameters, ExitCode, SecretsctlError
 from ..fileio import read_file, write_atomic
 from ..keyspec import build_key
@@ -134,10 +133,6 @@ def _finish(outcome: BatchOutcome, verb: str, summary: bool = True) -> None:
         ctx.exit(codes.pop() if len(codes) == 1 else 1)
 
 
-def _order(text: str | None) -> list[str] | None:
-    return parse_decryption_order(text) if text else None
-
-
 def _show_plan(plan: keyops.KeyPlan) -> None:
     age = plan.data_key_age
     age_text = f"data key {age.days} days old" if age is not None else "data key age unknown"
@@ -148,15 +143,6 @@ def _show_plan(plan: keyops.KeyPlan) -> None:
 
 
 # ------------------------------------------------------------------ rotate
-
-def _key_specs(context: str, **lists: str | None) -> list[KeySpec]:
-    specs = []
-    for type_id in ("age", "pgp", "kms"):
-        text = lists.get(type_id)
-        if text:
-            specs.append(KeySpec(type_id, text, context=context if type_id == "kms" else ""))
-    return specs
-
 
 @click.command("rotate")
 @files_arg
@@ -188,8 +174,8 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
     o.check_targets(files[0], in_place, output)
     if encryption_context:
         parse_context(encryption_context)
-    add = _key_specs(encryption_context, **{t: keys[f"add_{t}"] for t in ("age", "pgp", "kms")})
-    remove = _key_specs("", **{t: keys[f"rm_{t}"] for t in ("age", "pgp", "kms")})
+    add = o.flag_specs({t: keys[f"add_{t}"] for t in o.KEY_FLAG_TYPES}, context=encryption_context)
+    remove = o.flag_specs({t: keys[f"rm_{t}"] for t in o.KEY_FLAG_TYPES})
     rt = o.runtime(config_path)
     for f in files:
         if not os.path.exists(f):
@@ -198,10 +184,10 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
                                   exit_code=code)
     for spec in add + remove:
         build_key(spec)  # a malformed ARN fails once here, not once per file
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt, input_type=input_type)
+    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
     single = len(files) == 1 and not os.path.isdir(files[0])
     job = batch.RotateJob(rt, add, remove, input_type, output_type, ignore_mac,
-                          _order(decryption_order), dry_run=dry_run, in_place=in_place)
+                          o.order(decryption_order), dry_run=dry_run, in_place=in_place)
     if not (in_place or dry_run):
         if not single:
             raise ConflictingParameters("rotating several files needs -i/--in-place or --dry-run")
@@ -209,8 +195,7 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
         if output:
             write_atomic(output, result.detail)
         else:
-            sys.stdout.buffer.write(result.detail)
-            sys.stdout.buffer.flush()
+            o.write_stdout(result.detail)
         return
     outcome = _run(paths, job, "rotate", jobs, rt)
     if dry_run:
@@ -260,7 +245,7 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, input_ty
                    jobs: int | None, config_path: str | None) -> None:
     """Make each FILE's master keys match its .sops.yaml creation rule (the data key is kept)."""
     rt = o.runtime(config_path)
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt, input_type=input_type)
+    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
     planned = batch.run(paths, batch.UpdateJob(rt, rotate_key, input_type), workers=jobs)
     plans = [r.detail for r in planned.results if r.ok]
     changing = [p for p in plans if p.changes]
@@ -283,7 +268,7 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, input_ty
         _finish(planned, "updated", summary=False)
         return
     expected = {p.path: p.describe() for p in changing}
-    job = batch.UpdateJob(rt, rotate_key, input_type, _order(decryption_order), apply=True,
+    job = batch.UpdateJob(rt, rotate_key, input_type, o.order(decryption_order), apply=True,
                           expected=expected)
     outcome = _run([p.path for p in changing], job, "updatekeys", jobs, rt)
     outcome.results = [r for r in planned.results if not r.ok] + outcome.results
@@ -305,20 +290,19 @@ def _write_group_result(file: str, before: bytes, out: bytes, in_place: bool) ->
     if in_place:
         batch.write_back(file, before, out)
     else:
-        sys.stdout.buffer.write(out)
-        sys.stdout.buffer.flush()
+        o.write_stdout(out)
 
 
 def _change_groups(file: str, in_place: bool, input_type: str | None, decryption_order: str | None,
                    config_path: str | None,
-                   change: Callable[[keyops.Opened, Runtime], bytes]) -> None:
-    """Open FILE (MAC checked), apply a key-group change, print or write it."""
+                   change: Callable[[Decrypted, Runtime], bytes]) -> None:
+    """Decrypt FILE (MAC checked), apply a key-group change, print or write it."""
     rt = o.runtime(config_path)
     try:
         before = read_file(file)
-        op = keyops.open_file(file, before, input_type=input_type,
-                              decryption_order=_order(decryption_order), runtime=rt)
-        _write_group_result(file, before, change(op, rt), in_place)
+        dec = api.decrypt_data(before, input_type=input_type, filename=file,
+                               decryption_order=o.order(decryption_order), runtime=rt)
+        _write_group_result(file, before, change(dec, rt), in_place)
     except SecretsctlError as exc:
         raise exc.with_file(file)
 
@@ -354,7 +338,7 @@ def groups_add_cmd(file: str, age: tuple[str, ...], pgp: tuple[str, ...], kms: t
     except SecretsctlError as exc:
         raise exc.with_file(file)
     _change_groups(file, in_place, input_type, decryption_order, config_path,
-                   lambda op, rt: keyops.add_group(op, keys, shamir_threshold, runtime=rt))
+                   lambda dec, rt: keyops.add_group(dec, keys, shamir_threshold, runtime=rt))
 
 
 @groups_cmd.command("delete")
@@ -370,7 +354,7 @@ def groups_delete_cmd(index: int, file: str, in_place: bool, shamir_threshold: i
                       config_path: str | None) -> None:
     """Delete key group INDEX (from 0) of FILE; refused if the threshold could not be met."""
     _change_groups(file, in_place, input_type, decryption_order, config_path,
-                   lambda op, rt: keyops.delete_group(op, index, shamir_threshold, runtime=rt))
+                   lambda dec, rt: keyops.delete_group(dec, index, shamir_threshold, runtime=rt))
 
 
 # ------------------------------------------------------------------ keys
@@ -405,7 +389,7 @@ def keys_cmd(files: tuple[str, ...], max_age: str, input_type: str | None, recur
     """Show each FILE's master keys, their created_at and the data key's age."""
     limit = keyops.parse_max_age(max_age)
     rt = o.runtime(config_path)
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt, input_type=input_type)
+    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
     outcome = batch.run(paths, batch.status_job(rt, limit, input_type), workers=jobs)
     old = 0
     for r in outcome.results:

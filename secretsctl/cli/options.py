@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any, Callable
 
 import click
 
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
+from ..datakey import parse_decryption_order
 from ..errors import ConflictingParameters
 from ..formats import FORMATS
 from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
@@ -50,11 +52,10 @@ kms_timeout = click.option("--kms-timeout", type=click.FloatRange(min=0, min_ope
                            expose_value=False, callback=_remember_kms_timeout,
                            help=f"Seconds per AWS KMS call before giving up on that key "
                                 f"(default 5; env {KMS_TIMEOUT_VAR}).")
+decryption_order_flag = click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
+                                     help="Comma list of key types to try first (default: age,pgp).")
 # Every command that recovers a data key takes both options.
-decryption_order = compose(
-    click.option("--decryption-order", envvar="SOPS_DECRYPTION_ORDER",
-                 help="Comma list of key types to try first (default: age,pgp)."),
-    kms_timeout)
+decryption_order = compose(decryption_order_flag, kms_timeout)
 shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_threshold", type=int,
                                 help="Number of key groups needed to decrypt.")
 
@@ -75,14 +76,21 @@ rule_flags = compose(*[
                 help="Compute the MAC over encrypted values only."))
 
 
+KEY_FLAG_TYPES = ("age", "pgp", "kms")
+
+
+def flag_specs(texts: dict[str, Any], *, aws_profile: str = "", context: str = "") -> list[KeySpec]:
+    """One :class:`KeySpec` per non-empty ``--age``/``--pgp``/``--kms`` comma list.
+
+    ``aws_profile`` and ``context`` only concern the KMS spec.
+    """
+    return [KeySpec(t, texts[t], aws_profile, context) if t == "kms" else KeySpec(t, texts[t])
+            for t in KEY_FLAG_TYPES if texts.get(t)]
+
+
 def encrypt_options(kw: dict[str, Any]) -> EncryptOptions:
     """Build :class:`EncryptOptions` from the key/rule flags (popped from ``kw``)."""
-    specs: list[KeySpec] = []
-    for type_id in ("age", "pgp", "kms"):
-        text = kw.pop(type_id, None)
-        if text:
-            specs.append(KeySpec(type_id, text, kw.get("aws_profile", "") if type_id == "kms" else ""))
-    kw.pop("aws_profile", None)
+    specs = flag_specs({t: kw.pop(t, None) for t in KEY_FLAG_TYPES}, aws_profile=kw.pop("aws_profile", ""))
     context = kw.pop("encryption_context", "")
     if context:
         parse_context(context)  # sops rejects a malformed context even without --kms (exit 6)
@@ -105,6 +113,17 @@ def runtime(config_path: str | None) -> Runtime:
     if timeout is not None:
         environ[KMS_TIMEOUT_VAR] = repr(timeout)
     return Runtime(environ=environ, config_path=config_path)
+
+
+def order(text: str | None) -> list[str] | None:
+    """The ``--decryption-order`` value as a list; None (not given) means sops's default order."""
+    return parse_decryption_order(text) if text else None
+
+
+def write_stdout(data: bytes) -> None:
+    """Raw bytes to stdout, flushed (plaintext and files are bytes, not text)."""
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
 
 
 def check_targets(file: str | None, in_place: bool, output: str | None) -> None:

@@ -9,19 +9,19 @@ client factory does, on the first KMS call).
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import KeySourceError
 from ..tree import Branch
 from .age import AgeKey
-from .base import KeyEnv, MasterKey
+from .base import KeyEnv, MasterKey, split_key_list
 from .kms import KmsKey
 from .opaque import OpaqueKey
 from .pgp import PgpKey
 
 __all__ = [
     "REGISTRY", "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER", "OPAQUE_TYPES",
-    "register", "key_from_tree", "keys_from_string", "split_key_list", "sort_for_decryption",
+    "register", "key_from_tree", "key_label", "keys_from_string", "split_key_list", "sort_for_decryption",
     "AgeKey", "PgpKey", "KmsKey", "OpaqueKey", "KeyEnv", "MasterKey",
 ]
 
@@ -68,45 +68,16 @@ def key_from_tree(type_id: str, entry: Branch) -> MasterKey:
     return cls.from_tree(entry)
 
 
-def split_key_list(text: str, *, remove_spaces: bool = False) -> list[str]:
-    """Split a comma-separated CLI/config key list, dropping empty items.
-
-    age trims whitespace around each item; PGP and KMS strings have all
-    spaces removed first (sops does ``strings.Replace(s, " ", "", -1)``).
-    """
-    if remove_spaces:
-        text = text.replace(" ", "")
-    return [p.strip() for p in text.split(",") if p.strip()]
-
-
-def _age_from_string(text: str, **opts: Any) -> list[MasterKey]:
-    return [AgeKey(r) for r in split_key_list(text)]
-
-
-def _pgp_from_string(text: str, **opts: Any) -> list[MasterKey]:
-    return [PgpKey(fp) for fp in split_key_list(text, remove_spaces=True)]
-
-
-_STRING_PARSERS: dict[str, Callable[..., list[MasterKey]]] = {
-    "age": _age_from_string,
-    "pgp": _pgp_from_string,
-}
-
-
 def keys_from_string(type_id: str, text: str, **opts: Any) -> list[MasterKey]:
     """Master keys from a CLI flag / ``.sops.yaml`` string (``--age 'a,b'``).
 
-    A registered class may provide ``from_string(text, **opts)`` (e.g. KMS
-    with ``context``/``aws_profile`` options); it takes precedence.
+    Every creatable type's class has ``from_string(text, **opts)`` (KMS takes
+    ``context``/``aws_profile``); the opaque types have none.
     """
-    cls = REGISTRY.get(type_id)
-    from_string = getattr(cls, "from_string", None)
-    if from_string is not None:
-        return list(from_string(text, **opts))
-    parser = _STRING_PARSERS.get(type_id)
-    if parser is None:
+    from_string = getattr(REGISTRY.get(type_id), "from_string", None)
+    if from_string is None:
         raise KeySourceError(f"creating {type_id} keys is not supported by secretsctl")
-    return parser(text, **opts)
+    return list(from_string(text, **opts))
 
 
 @functools.lru_cache(maxsize=None)
@@ -119,3 +90,23 @@ def sort_for_decryption(keys: list[MasterKey], order: list[str] | None = None) -
     prio = _priority(tuple(DEFAULT_DECRYPTION_ORDER if order is None else order))
     last = len(prio)
     return sorted(keys, key=lambda k: prio.get(k.type_id, last))
+
+
+def key_label(key: MasterKey) -> str:
+    """How a key is shown and compared: sops's ``ToString`` plus what changes KMS access.
+
+    A KMS key's role, encryption context and profile decide whether a wrap
+    can be opened, so a change of any of them counts as a different key.
+    """
+    label = key.identifier()
+    if key.type_id == "kms":
+        role = getattr(key, "role", "")
+        context = getattr(key, "context", {}) or {}
+        profile = getattr(key, "aws_profile", "")
+        if role:
+            label += "+" + role
+        if context:
+            label += " context=" + ",".join(f"{k}:{context[k]}" for k in sorted(context))
+        if profile:
+            label += f" profile={profile}"
+    return label

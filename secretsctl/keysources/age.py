@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import subprocess
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -22,7 +21,7 @@ from pyrage import x25519
 
 from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch, Item, str_to_bytes
-from .base import KeyEnv
+from .base import KeyEnv, split_key_list
 
 __all__ = ["AgeKey", "AgeIdentities", "load_identities", "parse_recipient", "CommandRunner"]
 
@@ -34,6 +33,7 @@ _CMD_CACHE = "age.cmd_identities"
 
 def run_command(argv: list[str], environ: Mapping[str, str]) -> bytes:
     """Run ``argv`` without a shell and return its stdout (stderr goes to the user)."""
+    import subprocess  # deferred: only SOPS_AGE_KEY_CMD runs a program (saves ~2 ms per CLI run)
     try:
         proc = subprocess.run(argv, env=dict(environ), stdout=subprocess.PIPE,
                               stdin=subprocess.DEVNULL, check=False)
@@ -233,6 +233,11 @@ class AgeKey:
     def from_tree(cls, entry: Branch) -> "AgeKey":
         """Build from a metadata entry (``recipient``, ``enc``)."""
         return cls(str(entry.get("recipient") or ""), str(entry.get("enc") or ""))
+
+    @classmethod
+    def from_string(cls, text: str, **_: Any) -> list["AgeKey"]:
+        """Keys from ``--age``/``SOPS_AGE_RECIPIENTS``/``.sops.yaml``: ``age1…,age1…``."""
+        return [cls(r) for r in split_key_list(text)]
 
     def encrypt(self, data_key: bytes, env: KeyEnv) -> None:
         """Wrap ``data_key`` for the recipient as an armored age file."""

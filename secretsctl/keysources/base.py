@@ -28,6 +28,17 @@ def format_created_at(dt: datetime) -> str:
     return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def split_key_list(text: str, *, remove_spaces: bool = False) -> list[str]:
+    """Split a comma-separated CLI/config key list, dropping empty items.
+
+    age trims whitespace around each item; PGP and KMS strings have all
+    spaces removed first (sops does ``strings.Replace(s, " ", "", -1)``).
+    """
+    if remove_spaces:
+        text = text.replace(" ", "")
+    return [p.strip() for p in text.split(",") if p.strip()]
+
+
 @dataclass
 class KeyEnv:
     """What key sources may use from the outside world, injected.

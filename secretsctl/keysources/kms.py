@@ -40,7 +40,6 @@ import binascii
 import copy
 import random
 import re
-import socket
 import threading
 import time
 from dataclasses import dataclass
@@ -138,6 +137,7 @@ def region_of(arn: str) -> str:
 
 def session_name(hostname: str | None = None) -> str:
     """``sops@<hostname>`` with characters AWS rejects removed, at most 64 chars (sops)."""
+    import socket  # deferred: only AssumeRole needs it, and every CLI run imports this module
     host = socket.gethostname() if hostname is None else hostname
     return ("sops@" + _SESSION_STRIP.sub("", host))[:64]
 

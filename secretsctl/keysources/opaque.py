@@ -28,7 +28,8 @@ class OpaqueKey:
     type_id: ClassVar[str] = "opaque"
 
     def __init__(self, type_id: str, entry: Branch) -> None:
-        # type_id is per instance: one class serves every unsupported list.
+        # type_id is per instance: one class serves every unsupported list
+        # (keysources._opaque makes the per-type subclasses with from_tree).
         self.type_id = type_id  # type: ignore[misc]
         self.entry = copy.deepcopy(entry)
 
@@ -37,11 +38,6 @@ class OpaqueKey:
         """The stored wrapped key (opaque to us)."""
         value = self.entry.get("enc", "")
         return value if isinstance(value, str) else ""
-
-    @classmethod
-    def from_tree(cls, type_id: str, entry: Branch) -> "OpaqueKey":
-        """Keep ``entry`` verbatim."""
-        return cls(type_id, entry)
 
     def encrypt(self, data_key: bytes, env: KeyEnv) -> None:
         """Always fails: secretsctl cannot talk to this service."""

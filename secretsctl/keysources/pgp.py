@@ -10,14 +10,14 @@ secretsctl always uses gpg, which reads both keyring formats.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:  # gnupg is imported when a PGP key is used, not at start-up
     import gnupg
 
 from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch, Item
-from .base import KeyEnv, format_created_at
+from .base import KeyEnv, format_created_at, split_key_list
 
 __all__ = ["PgpKey", "gpg_for"]
 
@@ -68,6 +68,11 @@ class PgpKey:
         """Build from a metadata entry (``created_at``, ``enc``, ``fp``)."""
         return cls(str(entry.get("fp") or ""), str(entry.get("enc") or ""),
                    str(entry.get("created_at") or ""))
+
+    @classmethod
+    def from_string(cls, text: str, **_: Any) -> list["PgpKey"]:
+        """Keys from ``--pgp``/``SOPS_PGP_FP``/``.sops.yaml``: fingerprints, spaces ignored."""
+        return [cls(fp) for fp in split_key_list(text, remove_spaces=True)]
 
     def encrypt(self, data_key: bytes, env: KeyEnv) -> None:
         """Encrypt to the fingerprint with gpg, armored, trusting the key like sops.

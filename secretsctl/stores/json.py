@@ -157,10 +157,15 @@ def parse_json_value(text: str) -> Any:
     integer exactly; objects keep order and duplicates; lone surrogates
     become U+FFFD; NaN/Infinity/1e400 are refused (``InputError``).
     """
+    return _decode(text, _value_start(text))
+
+
+def _value_start(text: str) -> int:
+    """Index of the first non-blank character; blank input is Go's EOF error."""
     start = len(text) - len(text.lstrip(_WS))
     if start == len(text):
         raise InputError("invalid JSON input: unexpected end of input (EOF)")
-    return _decode(text, start)
+    return start
 
 
 def parse_json_object(data: bytes) -> Branch:
@@ -171,9 +176,7 @@ def parse_json_object(data: bytes) -> Branch:
     trailing non-whitespace content is rejected: dropping it would lose data.
     """
     text = bytes_to_str(data)
-    start = len(text) - len(text.lstrip(_WS))
-    if start == len(text):
-        raise InputError("invalid JSON input: unexpected end of input (EOF)")
+    start = _value_start(text)
     if text[start] != "{":
         raise InputError("Expected JSON object start, got something else instead")
     return _decode(text, start)
