@@ -1,0 +1,236 @@
+"""AWS KMS clients for :mod:`secretsctl.keysources.kms`: creation, caching, calls.
+
+* boto3/botocore are imported only inside :func:`make_client` (and the error
+  mappers), so a run that never touches a KMS key never pays their import.
+* One client per (region, profile, role, endpoint, timeout) per
+  :class:`KeyEnv`, cached in ``env.cache`` behind a lock: rotate works on
+  several files in parallel threads.
+* Every call has a connect/read timeout; throttling, 5xx and refused/reset
+  connections are retried (3 attempts, jittered exponential backoff); a
+  timeout is not retried (it is that key's budget).  An endpoint that timed
+  out or refused connections is remembered for :data:`UNREACHABLE_TTL`
+  seconds so the other files of the run skip it.
+"""
+from __future__ import annotations
+
+import random
+import re
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from ..errors import ConfigError, IncorrectKeyError, SecretsctlError
+from .base import KeyEnv
+
+__all__ = ["ClientSpec", "ClientFactory", "make_client", "client_for", "call", "session_name",
+           "timeout_from", "endpoint_for", "unreachable_reason", "mark_unreachable",
+           "TIMEOUT_VAR", "ENDPOINT_VAR_PREFIX", "DEFAULT_TIMEOUT", "UNREACHABLE_TTL"]
+
+# AWS allows [\w+=,.@-] in session names; sops strips the rest of the hostname.
+_SESSION_STRIP = re.compile(r"[^a-zA-Z0-9=,.@_-]+")
+
+TIMEOUT_VAR = "SECRETSCTL_KMS_TIMEOUT"
+ENDPOINT_VAR_PREFIX = "SECRETSCTL_KMS_ENDPOINT_"
+DEFAULT_TIMEOUT = 5.0
+MAX_ATTEMPTS = 3
+BACKOFF_BASE = 0.25
+BACKOFF_CAP = 2.0
+UNREACHABLE_TTL = 60.0
+
+_RETRY_CODES = frozenset({
+    "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
+    "RequestThrottled", "SlowDown", "PriorRequestNotComplete", "RequestTimeout",
+    "RequestTimeoutException", "KMSInternalException", "DependencyTimeoutException",
+})
+# Short causes for the per-key report (the code itself is always shown).
+_CAUSES = {
+    "AccessDeniedException": "",
+    "DisabledException": "KMS key is disabled",
+    "KMSInvalidStateException": "KMS key is not usable (pending deletion or import?)",
+    "InvalidCiphertextException": "wrong encryption context?",
+    "IncorrectKeyException": "the data key was not wrapped by this KMS key",
+    "NotFoundException": "KMS key or alias not found",
+    "UnrecognizedClientException": "invalid AWS credentials",
+    "InvalidSignatureException": "invalid AWS credentials",
+    "ExpiredTokenException": "AWS credentials expired",
+}
+
+_CLIENTS = "kms.clients"
+_LOCKS = "kms.locks"
+_DOWN = "kms.unreachable"
+_LOCK = "kms.lock"
+
+
+def session_name(hostname: str | None = None) -> str:
+    """``sops@<hostname>`` with characters AWS rejects removed, at most 64 chars (sops)."""
+    import socket  # deferred: only AssumeRole needs it, and every CLI run imports this module
+    host = socket.gethostname() if hostname is None else hostname
+    return ("sops@" + _SESSION_STRIP.sub("", host))[:64]
+
+
+def timeout_from(environ: Mapping[str, str]) -> float:
+    """``SECRETSCTL_KMS_TIMEOUT`` in seconds (default 5); must be a positive number."""
+    raw = environ.get(TIMEOUT_VAR, "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not value > 0 or value == float("inf"):
+        raise ConfigError(f"{TIMEOUT_VAR} must be a positive number of seconds, got {raw!r}")
+    return value
+
+
+def endpoint_for(region: str, environ: Mapping[str, str]) -> str | None:
+    """The per-region endpoint override, if set (``SECRETSCTL_KMS_ENDPOINT_EU_WEST_1``)."""
+    return environ.get(ENDPOINT_VAR_PREFIX + region.upper().replace("-", "_")) or None
+
+
+# ----------------------------------------------------------------- clients
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """Everything that makes two KMS clients different."""
+
+    region: str
+    profile: str = ""
+    role: str = ""
+    endpoint: str | None = None
+    timeout: float = DEFAULT_TIMEOUT
+
+    def where(self) -> str:
+        """Secret-free description of the target, for messages."""
+        return self.endpoint or f"KMS in {self.region}"
+
+
+def make_client(spec: ClientSpec, env: KeyEnv) -> Any:
+    """A boto3 KMS client for ``spec`` (the only place that imports boto3).
+
+    With a role, credentials come from STS AssumeRole (session name
+    ``sops@<host>``) made with the profile's/default credentials, as sops
+    does; the temporary credentials are not refreshed (one run < 1 hour).
+    """
+    import boto3  # deferred on purpose: see the module docstring
+    from botocore.config import Config
+
+    session = boto3.Session(profile_name=spec.profile or None)
+    config = Config(connect_timeout=spec.timeout, read_timeout=spec.timeout,
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    user_agent_extra="secretsctl")
+    kwargs: dict[str, Any] = {"region_name": spec.region, "config": config}
+    if spec.role:
+        sts = session.client("sts", region_name=spec.region, config=config)
+        try:
+            creds = call(sts, "assume_role", spec, RoleArn=spec.role,
+                          RoleSessionName=session_name())["Credentials"]
+        except IncorrectKeyError as exc:
+            err = IncorrectKeyError(f"could not assume role {spec.role}: {exc.message}")
+            err.unreachable = getattr(exc, "unreachable", False)  # type: ignore[attr-defined]
+            raise err from None
+        kwargs.update(aws_access_key_id=creds["AccessKeyId"],
+                      aws_secret_access_key=creds["SecretAccessKey"],
+                      aws_session_token=creds["SessionToken"])
+    if spec.endpoint:
+        kwargs["endpoint_url"] = spec.endpoint
+    return session.client("kms", **kwargs)
+
+
+ClientFactory = Callable[[ClientSpec, KeyEnv], Any]
+
+
+def client_for(spec: ClientSpec, env: KeyEnv, factory: ClientFactory = make_client) -> Any:
+    """The cached client for ``spec``; created once even when threads race for it."""
+    cache = env.cache
+    lock = cache.setdefault(_LOCK, threading.Lock())
+    with lock:
+        clients: dict = cache.setdefault(_CLIENTS, {})
+        if spec in clients:
+            return clients[spec]
+        spec_lock = cache.setdefault(_LOCKS, {}).setdefault(spec, threading.Lock())
+    with spec_lock:  # per spec, so a slow AssumeRole does not block other regions
+        if spec not in clients:
+            try:
+                clients[spec] = factory(spec, env)
+            except SecretsctlError:
+                raise
+            except Exception as exc:  # ProfileNotFound, bad config files …
+                raise IncorrectKeyError(_reason(exc, spec)[0]) from None
+        return clients[spec]
+
+
+def unreachable_reason(env: KeyEnv, spec: ClientSpec) -> str | None:
+    """The remembered reason if ``spec``'s endpoint failed at connection level recently."""
+    with env.cache.setdefault(_LOCK, threading.Lock()):
+        entry = env.cache.get(_DOWN, {}).get(spec)
+    if entry and time.monotonic() - entry[0] < UNREACHABLE_TTL:
+        return entry[1]
+    return None
+
+
+def mark_unreachable(env: KeyEnv, spec: ClientSpec, reason: str) -> None:
+    with env.cache.setdefault(_LOCK, threading.Lock()):
+        env.cache.setdefault(_DOWN, {})[spec] = (time.monotonic(), reason)
+
+
+# ----------------------------------------------------------------- calls
+
+def _reason(exc: BaseException, spec: ClientSpec) -> tuple[str, bool]:
+    """(short secret-free cause, whether the endpoint is unreachable) for a boto error."""
+    from botocore import exceptions as bx
+    if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+        return f"timed out after {spec.timeout:g}s ({spec.where()})", True
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
+        return f"could not connect to {spec.where()}", True
+    if isinstance(exc, bx.ClientError):
+        err = exc.response.get("Error", {})
+        code = str(err.get("Code") or "UnknownError")
+        cause = _CAUSES.get(code)
+        if cause is None:  # unknown code: AWS's own message (ARNs at most, never key material)
+            cause = " ".join(str(err.get("Message") or "").split())[:160]
+        return (f"{code} ({cause})" if cause else code), False
+    if isinstance(exc, bx.NoCredentialsError):
+        return "no AWS credentials found (env, shared files, SSO, instance role …)", False
+    if isinstance(exc, bx.ProfileNotFound):
+        return f"AWS profile {spec.profile!r} not found", False
+    if isinstance(exc, bx.BotoCoreError):
+        return f"{type(exc).__name__}: {str(exc)[:160]}", False
+    return f"unexpected error: {type(exc).__name__}", False
+
+
+def _retryable(exc: BaseException) -> bool:
+    from botocore import exceptions as bx
+    if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
+        return False  # the timeout is the whole budget for this key
+    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
+        return True
+    if isinstance(exc, bx.ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        code = exc.response.get("Error", {}).get("Code", "")
+        return code in _RETRY_CODES or status == 429 or 500 <= status < 600
+    return False
+
+
+def call(client: Any, op: str, spec: ClientSpec, *, sleep: Callable[[float], None] = time.sleep,
+          **params: Any) -> Any:
+    """``client.<op>(**params)`` with bounded retries; failures -> IncorrectKeyError.
+
+    The second element of the error's ``args`` tells whether the endpoint is
+    unreachable (so callers can remember it).
+    """
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        try:
+            return getattr(client, op)(**params)
+        except Exception as exc:  # noqa: BLE001 - mapped below, nothing secret is kept
+            if attempt < MAX_ATTEMPTS and _retryable(exc):
+                sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
+                continue
+            reason, down = _reason(exc, spec)
+            if attempt > 1:
+                reason += f" after {attempt} attempts"
+            err = IncorrectKeyError(reason)
+            err.unreachable = down  # type: ignore[attr-defined]
+            raise err from None
+    raise AssertionError("unreachable")  # pragma: no cover
