@@ -68,8 +68,14 @@ class BatchOutcome:
 
 
 def default_workers() -> int:
-    """min(8, 4 × CPUs): KMS calls are I/O, but the parsing and AES work is not."""
-    return min(8, 4 * (os.cpu_count() or 1))
+    """min(16, 8 × CPUs) files in flight.
+
+    A file costs about 1 ms of CPU but two KMS round trips, and real KMS
+    answers in 10-100 ms: with a relay adding 30 ms per request, 200 files
+    took 2.15 s with 8 in flight and 1.29 s with 16; against moto on
+    loopback (CPU-bound, no latency) 8 and 16 are equal.
+    """
+    return min(16, 8 * (os.cpu_count() or 1))
 
 
 # ------------------------------------------------------------------ targets
