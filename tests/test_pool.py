@@ -1,4 +1,4 @@
-"""The bounded pool behind rotate/updatekeys: threads, and threads inside forked workers."""
+"""secretsctl.pool: the bounded pool behind rotate/updatekeys/keys (threads, and threads in forked workers)."""
 from __future__ import annotations
 
 import os
@@ -6,21 +6,21 @@ import threading
 
 import pytest
 
-from secretsctl import batch
+from secretsctl import pool
 from secretsctl.errors import SecretsctlError
 
 
-def _work(path: str) -> batch.FileResult:
+def _work(path: str) -> pool.FileResult:
     if path.endswith("bad"):
         raise SecretsctlError("cannot do it", tree_path='["x"]')
-    return batch.FileResult(path, changed=True, detail={"pid": os.getpid()})
+    return pool.FileResult(path, changed=True, detail={"pid": os.getpid()})
 
 
 @pytest.mark.parametrize("processes", [1, 2, 3])
 def test_every_file_gets_one_result_in_input_order(processes):
     paths = [f"f{i:02d}" + ("bad" if i % 7 == 3 else "") for i in range(40)]
     seen: list[int] = []
-    out = batch.run(paths, _work, workers=6, processes=processes,
+    out = pool.run(paths, _work, workers=6, processes=processes,
                     on_done=lambda r, done, total: seen.append(done))
     assert [r.path for r in out.results] == paths
     assert seen == list(range(1, 41))
@@ -36,12 +36,12 @@ def test_every_file_gets_one_result_in_input_order(processes):
 
 
 def test_a_worker_that_dies_leaves_its_files_not_started():
-    def work(path: str) -> batch.FileResult:
+    def work(path: str) -> pool.FileResult:
         if path == "f05":
             os._exit(3)  # the worker vanishes (OOM kill, segfault …)
-        return batch.FileResult(path)
+        return pool.FileResult(path)
     paths = [f"f{i:02d}" for i in range(12)]
-    out = batch.run(paths, work, workers=2, processes=2)
+    out = pool.run(paths, work, workers=2, processes=2)
     assert out.interrupted and "f05" in out.not_started
     assert set(out.not_started) | {r.path for r in out.results} == set(paths)
     assert all(r.ok for r in out.results)
@@ -50,5 +50,5 @@ def test_a_worker_that_dies_leaves_its_files_not_started():
 def test_stop_before_start_starts_nothing():
     stop = threading.Event()
     stop.set()
-    out = batch.run([f"f{i}" for i in range(10)], _work, workers=4, processes=2, stop=stop)
+    out = pool.run([f"f{i}" for i in range(10)], _work, workers=4, processes=2, stop=stop)
     assert out.results == [] and len(out.not_started) == 10
