@@ -34,6 +34,9 @@ __all__ = ["FileResult", "BatchOutcome", "default_workers", "expand_targets", "r
            "RotateJob", "UpdateJob", "status_job", "write_back"]
 
 MAX_SNIFF_BYTES = 16 * 1024 * 1024
+# sops and secretsctl write the metadata last in every format, and even a
+# file with hundreds of master keys keeps it well under this.
+TAIL_SNIFF_BYTES = 4 * 1024 * 1024
 _TEMP_FILE = re.compile(r"^\.secretsctl-.*\.tmp$")
 
 
@@ -73,13 +76,19 @@ def is_sops_file(path: str) -> bool:
     """Cheap check used while walking directories: the bytes carry sops metadata markers.
 
     No parse: the file is parsed once, by the job.  A false positive (say a
-    plaintext YAML with a top-level ``sops:`` key) fails visibly there.
+    plaintext YAML with a top-level ``sops:`` key) fails visibly there.  A
+    file over ``MAX_SNIFF_BYTES`` is judged by its last ``TAIL_SNIFF_BYTES``,
+    where the metadata is, so a big secrets file is not silently left out
+    of a rotation.
     """
     try:
-        if os.path.getsize(path) > MAX_SNIFF_BYTES:
-            return False
         with open(path, "rb") as fh:
-            data = fh.read()
+            size = os.fstat(fh.fileno()).st_size
+            if size > MAX_SNIFF_BYTES:
+                fh.seek(max(0, size - TAIL_SNIFF_BYTES))
+                data = b"\n" + fh.read()  # the marker regexes anchor on a line start
+            else:
+                data = fh.read()
     except OSError:
         return False
     return b"version" in data and b"mac" in data and _MARKER.search(data) is not None
@@ -100,19 +109,30 @@ def expand_targets(args: list[str], *, recursive: bool, runtime: Runtime) -> lis
     ``recursive``; inside them a file is taken if it is a sops file or a
     creation rule claims it (a claimed file that is not encrypted then
     fails visibly instead of being skipped silently).  Hidden directories
-    are not entered.
+    are not entered.  A file reached twice (named and inside a walked
+    directory, or through a symlink) is taken once, under its first name:
+    two jobs on one file would race, or rotate it twice.
     """
-    out: dict[str, None] = {}
+    out: dict[Any, str] = {}
     for arg in args:
         if os.path.isdir(arg):
             if not recursive:
                 raise ConfigError(f"{arg} is a directory: pass -r/--recursive to walk it")
             for path in _walk(arg):
                 if is_sops_file(path) or _rule_matches(path, runtime):
-                    out.setdefault(path)
+                    out.setdefault(_identity(path), path)
         else:
-            out.setdefault(arg)
-    return list(out)
+            out.setdefault(_identity(arg), arg)
+    return list(out.values())
+
+
+def _identity(path: str) -> Any:
+    """The file behind ``path`` (device, inode); the path itself if it cannot be stat'ed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return path  # the job reports the error, under this name
+    return (st.st_dev, st.st_ino)
 
 
 # ------------------------------------------------------------------ writing
@@ -176,11 +196,14 @@ class UpdateJob:
     apply: bool = False
     #: path -> the plan lines the user confirmed; a different plan now is an error
     expected: dict[str, list[str]] | None = None
+    #: ``--shamir-secret-sharing-threshold`` (None: keep the file's, as sops)
+    threshold: int | None = None
 
     def __call__(self, path: str) -> FileResult:
         before = read_file(path)
         plan, groups, threshold = keyops.plan_update(path, before, input_type=self.input_type,
-                                                     rotate_key=self.rotate, runtime=self.runtime)
+                                                     rotate_key=self.rotate, threshold=self.threshold,
+                                                     runtime=self.runtime)
         if not self.apply or not plan.changes:
             return FileResult(path, detail=plan)
         if self.expected is not None and self.expected.get(path) != plan.describe():
@@ -188,7 +211,7 @@ class UpdateJob:
                               "nothing was written, run the command again", file=path)
         dec = api.decrypt_data(before, input_type=self.input_type, filename=path,
                                decryption_order=self.decryption_order, runtime=self.runtime)
-        if self.rotate:
+        if plan.rotate:
             out = keyops.rotate(dec, groups=groups, threshold=threshold, runtime=self.runtime)
         else:
             out = keyops.update_keys(dec, groups, threshold, runtime=self.runtime)

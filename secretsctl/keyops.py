@@ -10,7 +10,9 @@ Two kinds of change, with different guarantees:
   With one key group, keys that stay keep their ``enc`` and ``created_at``
   (sops re-wraps them all; we keep the diff to what changed).  With two or
   more groups any change re-splits the data key (Shamir), so every key of
-  every group is wrapped again.
+  every group is wrapped again, but a key that was already in the file
+  keeps its ``created_at``: the data key is as old as it was, and
+  ``secretsctl keys`` reads its age from those stamps.
 * **Rotate** (:func:`rotate`): a new data key, every value re-encrypted with
   the IVs it had before (SOPS_FORMAT.md §3.5; the key changes, so every
   ciphertext changes), every master key wraps the new key, new
@@ -91,6 +93,8 @@ class KeyPlan:
     new_threshold: int
     data_key_age: timedelta | None = None
     rotate: bool = False
+    #: the creation rule's ``shamir_threshold`` when it differs from the file's (not applied)
+    rule_threshold: int | None = None
 
     @property
     def keys_change(self) -> bool:
@@ -108,15 +112,15 @@ class KeyPlan:
         return any(g.removed for g in self.groups)
 
     def describe(self) -> list[str]:
-        """sops's updatekeys listing: threshold lines, ``Group N``, ``+++``/``---``."""
+        """sops 3.11's updatekeys listing: threshold lines, ``Group N``, ``+++``/``---``."""
         out = []
         if self.old_threshold and self.old_threshold == self.new_threshold:
-            out.append(f"Key groups threshold: {self.new_threshold}")
+            out.append(f"shamir_threshold: {self.new_threshold}")
         else:
             if self.new_threshold:
-                out.append(f"+++ Key groups threshold: {self.new_threshold}")
+                out.append(f"+++ shamir_threshold: {self.new_threshold}")
             if self.old_threshold:
-                out.append(f"--- Key groups threshold: {self.old_threshold}")
+                out.append(f"--- shamir_threshold: {self.old_threshold}")
         for g in self.groups:
             out.append(f"Group {g.index + 1}")
             out.extend(f"    {k}" for k in g.common)
@@ -157,7 +161,14 @@ def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
             if not k.enc:
                 k.encrypt(dec.data_key, env)
     else:
+        # Keys carried over from the file wrap a new share of the *same* data
+        # key: their created_at stays, or a re-split would make an old data
+        # key look fresh to `keys` (sops keeps them too: its Encrypt does not
+        # touch CreationDate).
+        stamps = [(k, k.created_at()) for g in groups for k in g if k.enc and k.created_at()]
         datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
+        for k, stamp in stamps:
+            getattr(k, "keep_created_at", lambda _s: None)(stamp)
     meta = replace(old, key_groups=groups, shamir_threshold=threshold)
     store = make_store(dec.fmt, dec.config.stores)
     return store.emit_encrypted(dec.encrypted_docs, metadata_to_tree(meta))
@@ -228,33 +239,50 @@ def plan_rotate(path: str, data: bytes, add: list[MasterKey], remove: list[Maste
 
 # ------------------------------------------------------------------ updatekeys
 
-def _target(path: str, dec_meta: Metadata, config: SopsConfig
-            ) -> tuple[list[list[MasterKey]], int]:
-    """Key groups and threshold of the creation rule that applies to ``path``."""
+def _target(path: str, dec_meta: Metadata, config: SopsConfig, threshold: int | None = None
+            ) -> tuple[list[list[MasterKey]], int, int | None]:
+    """Key groups of the creation rule for ``path``, the threshold to write, the rule's own.
+
+    The threshold follows sops 3.11's updatekeys (checked against the
+    binary): the file's, capped at the new group count; ``0`` (a one-group
+    file) becomes "every group" once there are several.  The rule's
+    ``shamir_threshold`` is *not* applied (sops uses it only when a file is
+    created): raising a threshold can lock people out, so it takes an
+    explicit ``threshold`` (``--shamir-secret-sharing-threshold``).
+    """
     if config.creation_rules is None:
         raise ConfigError("no .sops.yaml with creation_rules applies to this file; "
                           "updatekeys has nothing to compare with")
     settings = api.creation_settings(EncryptOptions(), config, path)
     groups = build_key_groups(settings.key_groups)
-    if len(groups) < 2:
-        return groups, 0
-    # As sops: the rule's threshold if it sets one, else the file's, capped at the group count.
-    raw = settings.shamir_threshold if settings.shamir_threshold else dec_meta.shamir_threshold
-    return groups, min(raw or len(groups), len(groups))
+    rule = config.creation_for(path)
+    wanted = rule.shamir_threshold if rule and len(groups) >= 2 else None
+    t = min(threshold or dec_meta.shamir_threshold, len(groups))
+    if len(groups) >= 2 and not t:
+        t = len(groups)
+    return groups, t, (wanted if wanted and wanted != t else None)
 
 
 def plan_update(path: str, data: bytes, *, input_type: str | None = None, rotate_key: bool = False,
-                runtime: Runtime | None = None) -> tuple[KeyPlan, list[list[MasterKey]], int]:
+                threshold: int | None = None, runtime: Runtime | None = None
+                ) -> tuple[KeyPlan, list[list[MasterKey]], int]:
     """Compare the file's key groups with its creation rule, without any key access.
 
-    Returns the plan plus the target groups (fresh, unwrapped keys) and threshold.
+    Returns the plan plus the target groups (fresh, unwrapped keys) and
+    threshold.  ``rotate_key`` rotates the data key only where a master key
+    is removed (the removed key can still open the old data key from the
+    file's history); a file that only gains keys is re-wrapped, and one that
+    is up to date is left alone.
     """
     rt = runtime or Runtime()
     meta, config = read_metadata(path, data, input_type, rt)
-    groups, threshold = _target(path, meta, config)
-    plan = KeyPlan(path, diff_groups(meta.key_groups, groups), meta.shamir_threshold, threshold,
-                   data_key_age=data_key_age(meta, rt.now())[0], rotate=rotate_key)
-    return plan, groups, threshold
+    groups, t, rule_t = _target(path, meta, config, threshold)
+    diffs = diff_groups(meta.key_groups, groups)
+    removes = any(d.removed for d in diffs)
+    plan = KeyPlan(path, diffs, meta.shamir_threshold, t,
+                   data_key_age=data_key_age(meta, rt.now())[0], rotate=rotate_key and removes,
+                   rule_threshold=rule_t)
+    return plan, groups, t
 
 
 def update_keys(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,

@@ -137,12 +137,28 @@ def test_confirmation_prompt(env, tmp_path, cli):
 def test_shamir_rule_resplits_the_same_data_key(env, tmp_path, cli, sops):
     files = make_repo(tmp_path, env, 3)
     old = {p: data_key(p, env) for p in files}
+    copies = {p: p.with_name("sops-" + p.name) for p in files}
+    for p, c in copies.items():
+        c.write_bytes(p.read_bytes())
     (tmp_path / ".sops.yaml").write_text(
         "creation_rules:\n  - path_regex: secrets/.*\n    shamir_threshold: 2\n    key_groups:\n"
         + "".join(f"      - age: ['{age_recipient(n)}']\n" for n in (1, 2, 3)))
-    proc = cli(["updatekeys", "-y", "-r", "secrets"], env=env, cwd=tmp_path)
+    proc = cli(["updatekeys", "-y", *map(str, files)], env=env, cwd=tmp_path)
     out = ok(proc).decode()
-    assert "+++ Key groups threshold: 2" in out and "Group 3" in out
+    # As sops 3.11: a one-group file gets "every group"; the rule's 2 is not applied, and we say so.
+    assert "+++ shamir_threshold: 3" in out and "Group 3" in out
+    assert proc.stderr.decode().count(".sops.yaml sets shamir_threshold 2; the file keeps 3") == 3
+    for p, c in copies.items():
+        ok(sops(["updatekeys", "-y", str(c)], env=age_env(env, 1), cwd=tmp_path))
+        assert b"shamir_threshold: 3" in c.read_bytes() or b'"shamir_threshold": 3' in c.read_bytes() \
+            or b"shamir_threshold=3" in c.read_bytes()
+        assert data_key(p, age_env(env, 1, 2, 3)) == old[p]
+        assert ok(sops(["decrypt", str(p)], env=age_env(env, 1, 2, 3))) == plaintext(p, age_env(env, 1, 2, 3))
+        assert sops(["decrypt", str(p)], env=age_env(env, 1, 3)).returncode == 128
+    # The explicit flag applies the rule's threshold: any two groups open the files.
+    proc = cli(["updatekeys", "-y", "--shamir-secret-sharing-threshold", "2", *map(str, files)],
+               env=age_env(env, 1, 2, 3), cwd=tmp_path)
+    assert "+++ shamir_threshold: 2" in ok(proc).decode() and "--- shamir_threshold: 3" in proc.stdout.decode()
     for p in files:
         assert data_key(p, age_env(env, 2, 3)) == old[p]
         assert ok(sops(["decrypt", str(p)], env=age_env(env, 1, 3))) == plaintext(p, age_env(env, 1, 2))

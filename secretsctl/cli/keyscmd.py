@@ -233,20 +233,27 @@ def _removal_warning(plans: list[keyops.KeyPlan], rotating: bool) -> None:
 @click.command("updatekeys")
 @files_arg
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
-@click.option("--rotate", "rotate_key", is_flag=True, help="Also rotate the data key (new key, values re-encrypted).")
+@click.option("--rotate", "rotate_key", is_flag=True,
+              help="Also rotate the data key of files that lose a master key (new key, values re-encrypted).")
+@o.shamir_threshold
 @o.input_type
 @o.decryption_order
 @recursive
 @dry_run
 @jobs
 @o.config_opt
-def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, input_type: str | None,
-                   decryption_order: str | None, recursive: bool, dry_run: bool,
-                   jobs: int | None, config_path: str | None) -> None:
-    """Make each FILE's master keys match its .sops.yaml creation rule (the data key is kept)."""
+def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, shamir_threshold: int | None,
+                   input_type: str | None, decryption_order: str | None, recursive: bool,
+                   dry_run: bool, jobs: int | None, config_path: str | None) -> None:
+    """Make each FILE's master keys match its .sops.yaml creation rule (the data key is kept).
+
+    As sops, the file's Shamir threshold stays (capped at the new number of
+    groups); --shamir-secret-sharing-threshold sets another one.
+    """
     rt = o.runtime(config_path)
     paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
-    planned = batch.run(paths, batch.UpdateJob(rt, rotate_key, input_type), workers=jobs)
+    planned = batch.run(paths, batch.UpdateJob(rt, rotate_key, input_type, threshold=shamir_threshold),
+                        workers=jobs)
     plans = [r.detail for r in planned.results if r.ok]
     changing = [p for p in plans if p.changes]
     for plan in plans:
@@ -254,8 +261,14 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, input_ty
             click.echo(f"{plan.path}: the following changes will be made to the file's groups:")
             for line in plan.describe():
                 click.echo(line)
+            if plan.rotate:
+                click.echo("+++ new data key (a master key is removed: --rotate)")
         else:
             click.echo(f"File {plan.path} already up to date", err=True)
+        if plan.rule_threshold:
+            click.echo(f"secretsctl: note: {plan.path}: .sops.yaml sets shamir_threshold "
+                       f"{plan.rule_threshold}; the file keeps {plan.new_threshold}, as with sops "
+                       f"(--shamir-secret-sharing-threshold {plan.rule_threshold} changes it)", err=True)
     _removal_warning(plans, rotate_key)
     if dry_run or not changing:
         if dry_run:
@@ -269,7 +282,7 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, input_ty
         return
     expected = {p.path: p.describe() for p in changing}
     job = batch.UpdateJob(rt, rotate_key, input_type, o.order(decryption_order), apply=True,
-                          expected=expected)
+                          expected=expected, threshold=shamir_threshold)
     outcome = _run([p.path for p in changing], job, "updatekeys", jobs, rt)
     outcome.results = [r for r in planned.results if not r.ok] + outcome.results
     _finish(outcome, "updated")

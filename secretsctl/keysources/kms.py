@@ -216,3 +216,7 @@ class KmsKey:
     def created_at(self) -> str | None:
         """The ``created_at`` text ("" before the first encrypt)."""
         return self._created_at
+
+    def keep_created_at(self, stamp: str) -> None:
+        """Restore ``created_at`` after re-wrapping the *same* data key (its age did not change)."""
+        self._created_at = stamp
