@@ -20,18 +20,22 @@ class StoreOptions:
 
 
 def detect_format(path: str | None) -> str:
-    """The store name for a file name, by suffix as sops does; unknown -> binary."""
+    """The store name for a file name, by suffix as sops does; unknown -> binary.
+
+    The test is case-sensitive, as in sops (``strings.HasSuffix``): ``x.YAML``
+    or ``x.Json`` is a *binary* file for sops, and a file sops encrypted
+    under such a name holds a binary envelope that only reads back as one.
+    """
     if not path:
         return "binary"
-    name = os.path.basename(path)
-    lower = name.lower()
-    if lower.endswith((".yaml", ".yml")):
+    path = os.fspath(path)   # the API also takes Path objects
+    if path.endswith((".yaml", ".yml")):
         return "yaml"
-    if lower.endswith(".json"):
+    if path.endswith(".json"):
         return "json"
-    if lower.endswith(".env") or name == ".env":
+    if path.endswith(".env"):   # also the bare name `.env`
         return "dotenv"
-    if lower.endswith(".ini"):
+    if path.endswith(".ini"):
         return "ini"
     return "binary"
 

@@ -7,13 +7,32 @@ import sys
 import click
 
 from .. import api
-from ..errors import ConflictingParameters, SecretsctlError
+from ..errors import (ConflictingParameters, EmptyDocumentError, ExitCode, InputError,
+                      SecretsctlError)
 from ..fileio import PRIVATE_MODE, read_file, write_atomic
 from . import options as o
 
 
+# FILE is a plain path: click's own existence/directory checks would print
+# a multi-line usage error (exit 2) before any command code runs; read_file
+# reports a directory or a missing file in one line with sops's exit code.
+FILE = click.Path()
+
+
 def _read_input(file: str | None) -> bytes:
     return read_file(file) if file else sys.stdin.buffer.read()
+
+
+def _generic(exc: SecretsctlError) -> SecretsctlError:
+    """sops returns a failure to load an *encrypted* file unmapped: exit 1.
+
+    Only a plaintext parse error on encrypt is CouldNotReadInputFile (2); on
+    decrypt sops passes the store's error through as is (``x: [`` appended
+    to an encrypted YAML file, a truncated JSON file, an empty YAML file —
+    sops reads "no metadata" there), and ``filestatus`` exits 1 on any error.
+    """
+    exc.exit_code = ExitCode.GENERIC
+    return exc
 
 
 def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
@@ -31,7 +50,7 @@ def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
 
 
 @click.command("encrypt")
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=FILE)
 @o.io_options
 @o.key_flags
 @o.rule_flags
@@ -56,7 +75,7 @@ def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
 
 
 @click.command("decrypt")
-@click.argument("file", required=False, type=click.Path(dir_okay=False))
+@click.argument("file", required=False, type=FILE)
 @o.io_options
 @click.option("--extract", help='Print one value, e.g. \'["a"][0]\'.')
 @o.ignore_mac
@@ -71,8 +90,11 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
     order = o.order(decryption_order)
     data = _read_input(file)
     try:
-        dec = api.decrypt_data(data, input_type=input_type, filename=name, ignore_mac=ignore_mac,
-                               decryption_order=order, runtime=o.runtime(config_path))
+        try:
+            dec = api.decrypt_data(data, input_type=input_type, filename=name, ignore_mac=ignore_mac,
+                                   decryption_order=order, runtime=o.runtime(config_path))
+        except InputError as exc:
+            raise _generic(exc)
         # Unlike sops, an explicit --input-type also sets the output type
         # (sops would fall back to the binary store for stdin and fail).
         out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
@@ -82,7 +104,7 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
 
 
 @click.command("filestatus")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=FILE)
 @o.input_type
 @o.config_opt
 def filestatus_cmd(file: str, input_type: str | None, config_path: str | None) -> None:
@@ -90,6 +112,8 @@ def filestatus_cmd(file: str, input_type: str | None, config_path: str | None) -
     try:
         status = api.file_status(read_file(file), input_type=input_type, filename=file,
                                  runtime=o.runtime(config_path))
+    except EmptyDocumentError:
+        status = False   # an empty YAML file: sops finds no metadata in it
     except SecretsctlError as exc:
-        raise exc.with_file(file)
+        raise _generic(exc).with_file(file)
     click.echo(json.dumps({"encrypted": status}, separators=(",", ":")))

@@ -28,14 +28,16 @@ def compose(*decorators: F) -> F:
     return wrap
 
 
-config_opt = click.option("--config", "config_path", type=click.Path(dir_okay=False),
+# Paths are plain: a directory is reported by the read or write itself, in
+# one line with sops's exit code (click would print a usage error, exit 2).
+config_opt = click.option("--config", "config_path", type=click.Path(),
                           envvar="SOPS_CONFIG", help="Path to .sops.yaml (no search).")
 input_type = click.option("--input-type", type=click.Choice(FORMATS),
                           help="Input format (default: by file extension).")
 output_type = click.option("--output-type", type=click.Choice(FORMATS),
                            help="Output format (default: the input format).")
 in_place = click.option("-i", "--in-place", is_flag=True, help="Write the result back to FILE (atomically).")
-output = click.option("--output", type=click.Path(dir_okay=False), help="Write the result to this file.")
+output = click.option("--output", type=click.Path(), help="Write the result to this file.")
 filename_override = click.option("--filename-override", help="Use this name for format detection and creation rules.")
 ignore_mac = click.option("--ignore-mac", is_flag=True, help="Do not check the MAC (recovery only).")
 KMS_TIMEOUT_META = "secretsctl.kms_timeout"

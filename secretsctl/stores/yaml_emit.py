@@ -95,7 +95,11 @@ def _analyze(s: str) -> _Analysis:
     if break_space or space_break or tab or special:
         a.plain = False
         a.single = False
-    if space_break or special:
+    if space_break or special or s[0] == "\t":
+        # A literal block with a leading tab and no indentation indicator
+        # is rejected by go-yaml's scanner (and ours): "found a tab character
+        # where an indentation space is expected"; sops then writes `null`.
+        # Double quotes, as libyaml chooses for any tab.
         a.block = False
     return a
 
@@ -176,7 +180,8 @@ class Emitter:
     def __init__(self, indent: int = 4) -> None:
         if indent < 0:
             raise EmitError("YAML Negative indentation not accepted")
-        self.indent = indent or 4   # sops: 0 means the default
+        # sops: 0 is the default; go-yaml takes 2 for others outside 2..9.
+        self.indent = 4 if indent == 0 else indent if 2 <= indent <= 9 else 2
         self.lines: list[str] = []
 
     def _next(self, col: int) -> int:
@@ -185,8 +190,8 @@ class Emitter:
 
     # -- scalars -----------------------------------------------------------
 
-    def _string(self, s: str, key: bool, block_col: int) -> tuple[str, list[str]]:
-        """(inline text, literal-block lines) for a string."""
+    def _string(self, s: str, key: bool, block_col: int, parent: int = 0) -> tuple[str, list[str]]:
+        """(inline text, literal-block lines at ``block_col``; parent at ``parent``)."""
         try:
             s.encode("utf-8")
         except UnicodeEncodeError:
@@ -200,7 +205,7 @@ class Emitter:
             # go-yaml asks for a literal block for every multi-line string
             # and falls back to double quotes when the block cannot carry it.
             if a.block:
-                return self._literal(s, block_col)
+                return self._literal(s, block_col, parent)
             return _double(s), []
         if _needs_quotes(s):
             return _double(s), []
@@ -210,10 +215,13 @@ class Emitter:
             return _single(s, block_col), []
         return _double(s), []
 
-    def _literal(self, s: str, col: int) -> tuple[str, list[str]]:
+    def _literal(self, s: str, col: int, parent: int) -> tuple[str, list[str]]:
         header = "|"
         if s[0] in " " + _BREAKS:
-            header += str(self.indent)   # go-yaml's indicator is the best indent
+            # Readers add the indicator to the parent's column.  go-yaml
+            # writes I, wrong in a sequence (content at dash + 2, sops cannot
+            # read its own output back), so we write the real offset.
+            header += str(col - parent)
         # Chomping looks at any break kind, not only \n.
         if s[-1] not in _BREAKS:
             header += "-"
@@ -269,7 +277,7 @@ class Emitter:
 
     def _complex_key(self, key: str, col: int) -> None:
         """Emit ``? key`` (the explicit form for keys that are not simple)."""
-        text, block = self._value(key, self._next(col))
+        text, block = self._value(key, self._next(col), col)
         self._add(" " * col + "? " + text, block)
 
     def _add(self, first: str, rest: list[str]) -> None:
@@ -309,12 +317,12 @@ class Emitter:
                 # indents the collection's first line from there.
                 self.lines[start - 1] += self.lines.pop(start)[col + 1:]
             return
-        text, block = self._value(v, self._next(col))
+        text, block = self._value(v, self._next(col), col)
         self._add(head + " " + text, block)
 
-    def _value(self, v: Any, block_col: int) -> tuple[str, list[str]]:
+    def _value(self, v: Any, block_col: int, parent: int) -> tuple[str, list[str]]:
         if isinstance(v, str):
-            return self._string(v, False, block_col)
+            return self._string(v, False, block_col, parent)
         if isinstance(v, bytes):
             return self._binary(v, block_col)
         return scalar_text(v), []
@@ -334,7 +342,7 @@ class Emitter:
                     self._comment(dash, c)
                 text, block = ("{}" if isinstance(elem, Branch) else "[]"), []
             else:
-                text, block = self._value(elem, dash + 2)
+                text, block = self._value(elem, dash + 2, dash)
             self._add(" " * dash + "- " + text, block)
 
     def _nested(self, elem: list, dash: int) -> None:
@@ -345,14 +353,18 @@ class Emitter:
         while isinstance(elem[n], Comment):
             self._comment(dash, elem[n])
             n += 1
-        start = len(self.lines)
+        # After a raw break the first line is joined to the previous one
+        # (see _add): the dash goes after that line's own text.
+        joined = bool(self.lines) and self.lines[-1].endswith(_JOIN)
+        start = len(self.lines) - joined
+        cut = len(self.lines[-1]) - 1 if joined else 0
         rest = type(elem)(elem[n:])
         if isinstance(elem, Branch):
             self.mapping(rest, dash + 2)   # type: ignore[arg-type]
         else:
             self.sequence(rest, dash + 2)
         first = self.lines[start]
-        self.lines[start] = " " * dash + "- " + first[dash + 2:]
+        self.lines[start] = first[:cut] + " " * dash + "- " + first[cut + dash + 2:]
 
     def document(self, doc: Branch) -> None:
         """Emit one document (``{}`` when it has no keys)."""
@@ -393,6 +405,6 @@ def emit_scalar_document(value: Any, indent: int = 4) -> bytes:
         else:
             e.lines.append("[]")
     else:
-        text, block = e._value(value, e.indent)
+        text, block = e._value(value, e.indent, 0)
         e._add(text, block)
     return e.text().encode("utf-8", "surrogateescape")
