@@ -29,6 +29,7 @@ class Node:
     tag: Optional[str] = None      # explicit tag, if any
     pairs: list = field(default_factory=list)    # map: [(key Node, value Node)]
     items: list = field(default_factory=list)    # seq: [(dash offset, value Node)]
+    end: int = -1                  # collections: source offset after `]`/`}`/the last entry
 
 
 @dataclass(eq=False)
@@ -155,61 +156,177 @@ def attribute(comments: list[SourceComment], root: Node, entries: list[Entry],
     case by case against the binary: line comments go before the entry that
     starts on their line; own-line comments go before the next entry when it
     is at least as indented, else to the deepest still-open collection whose
-    column is <= the comment's column (a foot comment).
+    column is <= the comment's column (a foot comment).  Comments in the gap
+    where a nested collection closes follow go-yaml's own rules
+    (:func:`_dedent_gap`), and comments inside an empty flow collection are
+    dropped: go-yaml attaches them to no node, so sops loses them.
     """
-    attach: Attach = {}
+    placed: dict[int, dict[int, list[tuple[int, str]]]] = {}
     firsts: dict[int, Entry] = {}
     for e in entries:
         firsts.setdefault(id(e.container), e)
 
-    def put(container: Node, idx: int, text: str) -> None:
-        attach.setdefault(id(container), {}).setdefault(idx, []).append(text)
+    def put(container: Node, idx: int, c: SourceComment) -> None:
+        placed.setdefault(id(container), {}).setdefault(idx, []).append((c.index, c.text))
 
     starts = [e.start for e in entries]
+    empty = _empty_flows(root, [], set())
+    gaps: dict[int, list[SourceComment]] = {}
     for c in comments:
-        if not c.own_line:
-            on_line = [e for e in entries if e.line == c.line and e.start < c.index]
-            if on_line:
-                target = on_line[-1]
-                v = target.value
-                # A line comment after a flow collection lands on its first
-                # element (go-yaml attaches it to the collection node).
-                if target.container.kind == "map" and v.flow and v.line == c.line and \
-                        (v.pairs or v.items):
-                    put(v, 0, c.text)
-                else:
-                    put(target.container, target.idx, c.text)
-                continue
+        if any(f.index < c.index < f.end for f in empty):
+            continue
+        if not c.own_line and _line_comment(c, entries, put):
+            continue
         if c.to_previous_doc:
-            put(root, _size(root), c.text)
+            put(root, _size(root), c)
             continue
         n = bisect.bisect_left(starts, c.index)
         prev = entries[n - 1] if n > 0 else None
         nxt = entries[n] if n < len(entries) else None
         if prev is None:
             if nxt is not None:
-                put(nxt.container, nxt.idx, c.text)
+                put(nxt.container, nxt.idx, c)
             else:
-                put(root, _size(root), c.text)
+                put(root, _size(root), c)
+            continue
+        if nxt is None or (nxt.parent is not prev and nxt.container is not prev.container):
+            gaps.setdefault(n, []).append(c)   # placed as a run, below
             continue
         chain = _chain(prev)
-        if nxt is not None and (nxt.parent is prev or
-                                (nxt.col >= c.col and nxt.container in chain)):
-            put(nxt.container, nxt.idx, c.text)
+        if nxt.parent is prev or (nxt.col >= c.col and nxt.container in chain):
+            put(nxt.container, nxt.idx, c)
             continue
-        chosen = chain[0]
-        for cont in chain:
-            if _container_col(cont, firsts) <= c.col:
-                chosen = cont
-        if nxt is None and not last_doc and c.col == 0:
-            # Before a `---`, a column-0 comment after an indentless
-            # top-level sequence is a document foot comment, not the list's.
-            chosen = root
-        if nxt is not None and nxt.container is chosen:
-            put(chosen, nxt.idx, c.text)
+        chosen = _foot_container(chain, c.col, firsts)
+        if nxt.container is chosen:
+            put(chosen, nxt.idx, c)
         else:
-            put(chosen, _size(chosen), c.text)
-    return attach
+            put(chosen, _size(chosen), c)
+    for n, run in gaps.items():
+        nxt = entries[n] if n < len(entries) else None
+        _dedent_gap(run, entries[n - 1], nxt, root, firsts, last_doc, put)
+    # Gap runs are placed last; within a slot, comments keep source order.
+    return {cont: {idx: [t for _, t in sorted(texts)]
+                   for idx, texts in slots.items()}
+            for cont, slots in placed.items()}
+
+
+def _line_comment(c: SourceComment, entries: list[Entry], put: Any) -> bool:
+    """Place a comment that follows content on its line; False if none does."""
+    on_line = [e for e in entries if e.line == c.line and e.start < c.index]
+    if not on_line:
+        # `key:` alone, then `  [] # c` below it: the comment is the flow
+        # collection's, as if it followed the key.
+        on_line = [e for e in entries if e.value.flow and e.value.line == c.line
+                   and e.value.index < c.index]
+        if not on_line:
+            return False
+    target = on_line[-1]
+    v = target.value
+    if target.container.kind == "map" and v.flow and v.line == c.line and \
+            (v.pairs or v.items or v.kind == "seq"):
+        # A line comment after a flow collection that is a mapping value is
+        # that collection's line comment, and sops puts it *inside* it: on
+        # its first element, or as the only content of an empty list (AAD
+        # `key:`; sops writes it as a list element, prints it after `[]`).
+        # An empty *map* is the exception we keep apart: sops's layout
+        # (`{` + comment + `}`) loses the comment when read back, so it
+        # stays before the key, where both tools read it.
+        put(v, 0, c)
+    else:
+        put(target.container, target.idx, c)
+    return True
+
+
+def _empty_flows(n: Node, out: list[Node], seen: set[int]) -> list[Node]:
+    """The empty flow collections under ``n`` (each once, aliases too)."""
+    if id(n) in seen:
+        return out
+    seen.add(id(n))
+    if n.flow and not (n.pairs or n.items):
+        out.append(n)
+    for k, v in n.pairs:
+        _empty_flows(k, out, seen)
+        _empty_flows(v, out, seen)
+    for _, v in n.items:
+        _empty_flows(v, out, seen)
+    return out
+
+
+def _foot_container(chain: list[Node], col: int, firsts: dict[int, Entry]) -> Node:
+    """The deepest still-open collection whose column is <= ``col``."""
+    chosen = chain[0]
+    for cont in chain:
+        if _container_col(cont, firsts) <= col:
+            chosen = cont
+    return chosen
+
+
+def _dedent_gap(run: list[SourceComment], prev: Entry, nxt: Optional[Entry], root: Node,
+                firsts: dict[int, Entry], last_doc: bool, put: Any) -> None:
+    """Own-line comments where the collection holding ``prev`` closes.
+
+    Observed with sops 3.11 (tests/test_yaml_comment_interop.py; go-yaml's
+    own rules are spread over its scanner, parser and decoder).  The
+    comments form runs: a new run starts at a comment of another column
+    that is less indented than ``prev``'s collection.  The first run is the
+    foot of the deepest node (the end of ``prev``'s collection) even when it
+    is indented like an outer one, so sops writes it deeper than it was.
+    The last run is the head of the next entry when at its column; if it is
+    also the first run it stays the deepest's foot; otherwise it, like any
+    middle run, goes to the open collection matching its column, where one
+    column right of a collection's own counts as outside it (go-yaml's
+    unroll_indent tests `column == indent+1`).  An indentless list (dashes
+    at its key's column) opens no indentation level: the next key at that
+    column takes every run.
+    """
+    chain = _chain(prev)
+    deep = chain[-1]
+    deep_col = _container_col(deep, firsts)
+    groups: list[list[SourceComment]] = []
+    for c in run:
+        # A comment at another column starts a new run, unless it is at
+        # least as indented as the deepest collection (then it continues).
+        if groups and (c.col == groups[-1][0].col or c.col >= deep_col):
+            groups[-1].append(c)
+        else:
+            groups.append([c])
+
+    def place(g: list[SourceComment], cont: Node, idx: int = -1) -> None:
+        for c in g:
+            put(cont, _size(cont) if idx < 0 else idx, c)
+
+    first, last = groups[0], groups[-1]
+    end = nxt is None
+    if not end and deep.kind == "seq" and prev.parent is not None and \
+            deep_col == prev.parent.col == nxt.col:
+        for g in groups:
+            place(g, nxt.container, nxt.idx)
+        return
+    if not end and last[0].col == nxt.col:
+        # Only the run right before the next entry can be its head.
+        place(last, nxt.container, nxt.idx)
+    elif not end and first is last:
+        place(last, deep)
+    else:
+        place(last, _end_foot(chain, last[0].col, firsts, root, last_doc or not end))
+    if first is not last:
+        place(first, deep)
+    for g in groups[1:-1]:
+        place(g, _end_foot(chain, g[0].col, firsts, root, True))
+
+
+def _end_foot(chain: list[Node], col: int, firsts: dict[int, Entry], root: Node,
+              last_doc: bool) -> Node:
+    """Where a foot comment run at ``col`` goes once the deepest collection closed."""
+    chosen = _foot_container(chain, col, firsts)
+    at = chain.index(chosen)
+    if chosen is not chain[-1] and col == _container_col(chosen, firsts) + 1:
+        chosen = chain[at - 1] if at > 0 else chosen
+    if not last_doc and col == 0:
+        # Before a `---`, a column-0 comment after an indentless
+        # top-level sequence is a document foot comment, not the list's.
+        chosen = root
+    return chosen
 
 
 def _size(n: Node) -> int:

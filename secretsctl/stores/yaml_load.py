@@ -151,10 +151,19 @@ def _parse(text: str) -> tuple[list[Any], list[Span]]:
             parser.dispose()
     else:
         events = list(YAML(typ="safe", pure=True).parse(text))
-    spans = [Span(e.start_mark.index, e.end_mark.index,
+    spans = [Span(e.start_mark.index, _span_end(text, e),
                   isinstance(e, ev.ScalarEvent) and e.style in ("|", ">"))
              for e in events if e.end_mark.index > e.start_mark.index]
     return events, spans
+
+
+def _span_end(text: str, e: Any) -> int:
+    """End of an event's span, without the first ``-`` of an indentless list
+    (libyaml's start event covers it; the item's column places comments)."""
+    end = e.end_mark.index
+    if isinstance(e, ev.SequenceStartEvent) and not e.flow_style and text[end - 1:end] == "-":
+        return end - 1
+    return end
 
 
 def _decode(data: bytes) -> str:
@@ -234,6 +243,7 @@ class _Composer:
             n = Node("seq", m.index, m.line, m.column, flow=bool(e.flow_style))
             for child in iter(lambda: next(self.events), None):
                 if isinstance(child, ev.SequenceEndEvent):
+                    n.end = child.end_mark.index
                     break
                 item = self.node(child)
                 dash = item.index if n.flow else self._dash_before(child.start_mark.index)
@@ -242,6 +252,7 @@ class _Composer:
             n = Node("map", m.index, m.line, m.column, flow=bool(e.flow_style))
             for child in iter(lambda: next(self.events), None):
                 if isinstance(child, ev.MappingEndEvent):
+                    n.end = child.end_mark.index
                     break
                 key = self.node(child)
                 n.pairs.append((key, self.node(next(self.events))))
