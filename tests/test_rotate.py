@@ -70,7 +70,8 @@ def test_rotate_prints_one_file_needs_in_place_for_several(env, tmp_path, cli, s
     assert proc.returncode == 8 and b"-i" in proc.stderr
     proc = cli(["rotate", "-r", str(tmp_path)], env=env)
     assert proc.returncode == 8
-    assert cli(["rotate", str(tmp_path / "missing.yaml")], env=env).returncode == 100
+    assert cli(["rotate", str(tmp_path / "missing.yaml")], env=env).returncode == 2  # as `sops rotate`
+    assert sops(["rotate", str(tmp_path / "missing.yaml")], env=env).returncode == 2
     assert cli(["rotate", "--add-age", age_recipient(2), str(tmp_path / "missing.yaml")],
                env=env).returncode == 49
     # --output writes the rotated file there; the input stays.

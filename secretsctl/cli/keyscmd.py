@@ -179,7 +179,9 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
     rt = o.runtime(config_path)
     for f in files:
         if not os.path.exists(f):
-            code = ExitCode.CANNOT_CHANGE_KEYS_NONEXISTENT if add or remove else ExitCode.NO_FILE_SPECIFIED
+            # As the `sops rotate` subcommand (3.11): 49 with key changes, else 2 ("Error
+            # reading file"); only the legacy `sops -r` says 100.
+            code = ExitCode.CANNOT_CHANGE_KEYS_NONEXISTENT if add or remove else ExitCode.COULD_NOT_READ_INPUT
             raise SecretsctlError(f'cannot operate on non-existent file "{os.path.abspath(f)}"',
                                   exit_code=code)
     for spec in add + remove:
