@@ -50,11 +50,19 @@ _VIM_FAMILY = {"vim": "viminfofile", "vim.basic": "viminfofile", "vim.tiny": "vi
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
+def _signal_name(signum: int) -> str:
+    """``SIGTERM``; real-time signals have no ``signal.Signals`` member: ``signal 35``."""
+    try:
+        return signal.Signals(signum).name
+    except ValueError:
+        return f"signal {signum}"
+
+
 class Interrupted(SecretsctlError):
     """A signal ended the edit session; exit status 128 + signal number."""
 
     def __init__(self, signum: int) -> None:
-        name = signal.Signals(signum).name
+        name = _signal_name(signum)
         super().__init__(f"interrupted by {name}; the file was not changed and the "
                          "temporary plaintext was removed", exit_code=128 + signum)
         self.signum = signum
@@ -191,7 +199,7 @@ def _run_editor(argv: list[str], path: str, sigs: _Signals,
                 proc.kill()
                 proc.wait()
     if code < 0:
-        raise EditorError(f"could not run editor: killed by {signal.Signals(-code).name}")
+        raise EditorError(f"could not run editor: killed by {_signal_name(-code)}")
     if code != 0:
         raise EditorError(f"could not run editor: exit status {code}")
 

@@ -417,4 +417,7 @@ def parse_max_age(text: str) -> timedelta:
     m = _AGE_RE.match(text.lower())
     if not m:
         raise ConfigError(f"invalid age {text!r}: use a number and a unit h, d, w, m or y (e.g. 180d)")
-    return int(m.group(1)) * _UNITS[m.group(2)]
+    try:
+        return int(m.group(1)) * _UNITS[m.group(2)]
+    except OverflowError:  # timedelta stops at 999999999 days
+        raise ConfigError(f"invalid age {text!r}: too large") from None

@@ -115,6 +115,20 @@ def test_editor_failure_is_201_and_nothing_written(cli, sops, base_env, tmp_path
     assert target.read_bytes() == data and os.stat(target).st_mtime_ns == st.st_mtime_ns
 
 
+@pytest.mark.parametrize("signum,name", [(signal.SIGUSR1, "SIGUSR1"), (signal.SIGRTMIN + 1, None)])
+def test_editor_killed_by_a_signal_is_201(cli, sops, base_env, tmp_path, signum, name):
+    # Real-time signals have no signal.Signals member (this used to be an internal error).
+    target = encrypt_with_sops(sops, tmp_path, "s.yaml", "a: 1\n")
+    data = target.read_bytes()
+    env = dict(base_env, EDITOR=script(tmp_path, "killed", f"""
+        open(target, "w").write("a: 2\\n")
+        os.kill(os.getpid(), {int(signum)})
+    """))
+    res = cli(["edit", str(target)], env=env)
+    assert res.returncode == 201 and target.read_bytes() == data
+    assert res.stderr.decode().strip().endswith(f"could not run editor: killed by {name or f'signal {int(signum)}'}")
+
+
 @pytest.mark.parametrize("bad,reason", [("a: [unclosed\n", "invalid"),
                                         ("a: 1\nsops: mine\n", "'sops'")])
 def test_invalid_edit_without_tty_fails_without_writing(cli, sops, base_env, tmp_path, bad, reason):

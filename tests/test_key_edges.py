@@ -158,3 +158,11 @@ def test_big_files_are_sniffed_by_their_tail(env, tmp_path, monkeypatch):
     small = tmp_path / "small.yaml"
     small.write_bytes(b"sops:\n  version: 1\n  mac: x\n")
     assert batch.is_sops_file(str(small))
+
+
+def test_max_age_too_large_is_a_clean_error(env, tmp_path, cli):
+    f = tmp_path / "s.yaml"
+    f.write_bytes(encrypt_lib(PLAIN, "s.yaml", env, [[api.KeySpec("age", age_recipient(1))]]))
+    for text in ("99999999y", "9999999999999d"):
+        proc = cli(["keys", "--max-age", text, str(f)], env=env)
+        assert proc.returncode == 1 and proc.stderr.decode().strip().endswith(f"invalid age '{text}': too large")
