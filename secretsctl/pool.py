@@ -91,7 +91,9 @@ def run(paths: list[str], work: Callable[[str], FileResult], *, workers: int | N
     files from starting; files in flight always finish.  ``processes`` > 1
     spreads the threads over forked worker processes (see :func:`_run_forked`).
     """
-    n = max(1, workers or default_workers())
+    # Never more threads than files: `-j 99999999999999999999` must not spin
+    # creating threads (or submitting nothing) for minutes.
+    n = max(1, min(workers or default_workers(), len(paths)))
     results: dict[str, FileResult] = {}
 
     def record(result: FileResult) -> None:

@@ -52,3 +52,14 @@ def test_stop_before_start_starts_nothing():
     stop.set()
     out = pool.run([f"f{i}" for i in range(10)], _work, workers=4, processes=2, stop=stop)
     assert out.results == [] and len(out.not_started) == 10
+
+
+def test_a_huge_worker_count_is_capped_by_the_file_count():
+    # Before the cap, -j 99999999999999999999 looped that many times (a hang, not
+    # a slowdown); a thread lets the test fail instead of hanging the suite.
+    box: list = []
+    t = threading.Thread(target=lambda: box.append(
+        pool.run(["a", "b"], lambda p: pool.FileResult(p), workers=10**20)), daemon=True)
+    t.start()
+    t.join(timeout=60)
+    assert box and [r.path for r in box[0].results] == ["a", "b"]
