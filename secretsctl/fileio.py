@@ -1,10 +1,12 @@
-"""Safe file writes: atomic replace, fsync, explicit modes.
+"""Safe file writes: atomic replace, fsync, explicit modes and owner.
 
 sops truncates the target and writes in place, so a crash or a full disk
 leaves a half-written secrets file, and new plaintext outputs get the
-umask's mode (usually 0644).  Every write here goes to a temp file in the
-same directory, is fsynced, then renamed over the target; a failure leaves
-the old file untouched and no temp file behind.
+umask's mode (usually 0644).  Every write to a regular file (or a new one)
+here goes to a temp file in the same directory, is fsynced, then renamed
+over the target; a failure leaves the old file untouched and no temp file
+behind.  The price: other hard links to the file keep the old contents.
+Special files (devices, FIFOs, ``/dev/stdout``) are written into instead.
 """
 from __future__ import annotations
 
@@ -63,42 +65,108 @@ def existing_mode(path: str) -> int | None:
 
 
 def write_atomic(path: str, data: bytes, mode: int | None = None) -> None:
-    """Write ``data`` to ``path`` atomically.
+    """Write ``data`` to ``path``; atomically when ``path`` is a regular file.
 
     ``mode``: the permission bits to give the file; None keeps the mode of
-    an existing file, or 0600 for a new one (we never widen access).
+    an existing file, or 0600 for a new one (we never widen access).  The
+    owner and group of an existing file are kept too (as far as we may).
+    A target that exists but is not a regular file (``/dev/null``, a FIFO,
+    ``/dev/stdout``, a process substitution) is opened and written into, as
+    sops does: renaming over it would replace the device or pipe with a
+    plaintext file and leave a reader waiting forever.  Errors name ``path``
+    as the user typed it, never a resolved ``/proc/…/pipe:[…]`` name.
     """
-    if os.path.islink(path):
-        # Write through the link as sops does (it opens the path); renaming
-        # over the link itself would turn it into a regular file and leave
-        # the real target unchanged.
-        path = os.path.realpath(path)
+    try:
+        st: os.stat_result | None = os.stat(path)
+    except FileNotFoundError:
+        st = None  # missing (or a dangling symlink: create its target, as sops does)
+    except OSError as exc:  # ELOOP, EACCES on a parent, ENOTDIR...
+        raise OutputError(f"cannot open the output file: {exc.strerror}", file=path) from None
+    target = _rename_target(path, st)
+    if target is None:
+        _write_into(path, data)
+        return
     if mode is None:
-        mode = existing_mode(path)
-        if mode is None:
-            mode = PRIVATE_MODE
+        mode = stat.S_IMODE(st.st_mode) if st is not None else PRIVATE_MODE
+    _replace(target, data, mode, st, shown=path)
+
+
+def _rename_target(path: str, st: os.stat_result | None) -> str | None:
+    """The real path to rename a temp file over, or None to write into ``path``.
+
+    Symlinks are resolved so the link keeps pointing at the (new) file
+    instead of being replaced by it.  A name that does not resolve back to
+    the same inode (``/proc/self/fd/N`` of a deleted file, a pipe) cannot
+    be renamed over, so it is written into.
+    """
+    if st is not None and not stat.S_ISREG(st.st_mode):
+        return None
+    real = os.path.realpath(path)
+    if st is None:
+        return real
+    try:
+        again = os.stat(real)
+    except OSError:
+        return None
+    return real if (again.st_dev, again.st_ino) == (st.st_dev, st.st_ino) else None
+
+
+def _write_into(path: str, data: bytes) -> None:
+    """Open an existing non-regular file for writing and write ``data`` (sops's os.Create)."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_TRUNC | os.O_CLOEXEC)
+    except OSError as exc:
+        raise OutputError(f"cannot open the output file: {exc.strerror}", file=path) from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+    except OSError as exc:
+        raise OutputError(f"cannot write output: {exc.strerror}", file=path) from None
+
+
+def _replace(target: str, data: bytes, mode: int, st: os.stat_result | None, *, shown: str) -> None:
+    """Temp file next to ``target``, fsync, rename over it; ``shown`` is the name for errors."""
     import tempfile  # deferred: read-only commands (decrypt to stdout, exec-env) never write
-    directory = os.path.dirname(os.path.abspath(path))
+    directory = os.path.dirname(target)
     try:
         fd, tmp = tempfile.mkstemp(prefix=".secretsctl-", suffix=".tmp", dir=directory)
     except OSError as exc:
-        raise OutputError(f"cannot create a file next to the output: {exc.strerror}", file=path) from None
+        raise OutputError(f"cannot create a file next to the output: {exc.strerror}", file=shown) from None
     try:
         with os.fdopen(fd, "wb") as fh:
+            if st is not None:
+                mode = _keep_owner(fh.fileno(), st, mode)
             os.fchmod(fh.fileno(), mode)
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
         if isinstance(exc, OSError):
-            raise OutputError(f"cannot write output: {exc.strerror}", file=path) from None
+            raise OutputError(f"cannot write output: {exc.strerror}", file=shown) from None
         raise
     _fsync_dir(directory)
+
+
+def _keep_owner(fd: int, st: os.stat_result, mode: int) -> int:
+    """Give the temp file the replaced file's owner and group; returns the mode to use.
+
+    Only root may give a file away; a user may still set a group they
+    belong to.  When the group cannot be kept, the group bits are dropped:
+    the file would otherwise be readable by our own primary group, which
+    the original did not allow.
+    """
+    for uid in (st.st_uid, -1):
+        try:
+            os.fchown(fd, uid, st.st_gid)
+            return mode
+        except PermissionError:
+            continue
+    return mode & ~0o070 if os.fstat(fd).st_gid != st.st_gid else mode
 
 
 def _fsync_dir(directory: str) -> None:

@@ -3,14 +3,15 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import click
 
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..datakey import parse_decryption_order
-from ..errors import ConflictingParameters
+from ..errors import ConflictingParameters, OutputError
 from ..formats import FORMATS
 from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
 from ..keysources.kms import parse_context
@@ -58,8 +59,14 @@ decryption_order_flag = click.option("--decryption-order", envvar="SOPS_DECRYPTI
                                      help="Comma list of key types to try first (default: age,pgp).")
 # Every command that recovers a data key takes both options.
 decryption_order = compose(decryption_order_flag, kms_timeout)
-shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_threshold", type=int,
-                                help="Number of key groups needed to decrypt.")
+# Shamir over GF(256) has at most 255 shares, so no threshold above 255 can
+# ever be met (sops's int flag refuses values beyond 64 bits and writes a file
+# it cannot read for the rest).  No lower bound here: a negative value gets
+# the API's own error (exit 1), the same one .sops.yaml gives.
+SHAMIR_MAX = 255
+shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_threshold",
+                                type=click.IntRange(max=SHAMIR_MAX),
+                                help=f"Number of key groups needed to decrypt (at most {SHAMIR_MAX}).")
 
 key_flags = compose(
     click.option("-a", "--age", envvar="SOPS_AGE_RECIPIENTS", help="Comma list of age recipients."),
@@ -123,9 +130,26 @@ def order(text: str | None) -> list[str] | None:
 
 
 def write_stdout(data: bytes) -> None:
-    """Raw bytes to stdout, flushed (plaintext and files are bytes, not text)."""
-    sys.stdout.buffer.write(data)
-    sys.stdout.buffer.flush()
+    """Raw bytes to stdout, flushed (plaintext and files are bytes, not text).
+
+    Failures are translated by the stdout guard that ``main`` installs
+    (:class:`secretsctl.cli.StdoutGuard`): exit 141 for a closed pipe, a
+    one-line exit 3 otherwise.
+    """
+    stream = sys.stdout
+    if stream is None:  # not started through main(), and fd 1 closed
+        raise OutputError("cannot write to standard output: it is closed")
+    out = stream.buffer
+    view = memoryview(data)
+    while view:
+        # A pipe whose reader leaves mid-write gives a short count, not an
+        # error (seen with 4 MB: 65536 written, 0 returned as failure);
+        # writing the rest raises the EPIPE that ends us with 141.
+        written = out.write(view)
+        if not written:
+            raise OutputError("cannot write to standard output: nothing was written")
+        view = view[written:]
+    out.flush()
 
 
 def check_targets(file: str | None, in_place: bool, output: str | None) -> None:
