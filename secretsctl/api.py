@@ -23,7 +23,7 @@ from typing import Any, Callable, Mapping, TypeVar
 
 from . import datakey, treecrypt
 from .config import CreationSettings, KeySpec, SopsConfig, load_config
-from .errors import (AlreadyEncrypted, ConfigError, EmitError, InputError,
+from .errors import (AlreadyEncrypted, ConfigError, EmitError, ExitCode, InputError,
                      MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
 from .formats import make_store, resolve_format
@@ -32,7 +32,9 @@ from .keysources.base import KeyEnv, format_created_at, utc_now
 from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
 from .rules import DEFAULT_RULE, CryptRule
 from .stash import Stash
-from .stores.base import Store
+from .stores.base import METADATA_KEY, Store
+from .stores.dotenv import SOPS_PREFIX
+from .stores.yaml_guard import check_merge_tree
 from .tree import Branch, format_path, get_path, parse_path, to_python
 
 __all__ = [
@@ -226,10 +228,36 @@ def _refuse_flat_nulls(docs: list[Branch], fmt: str) -> None:
                             "(it would not decrypt again)", tree_path=format_path(path))
 
 
+def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
+    """A document must not hold the key the metadata is written under.
+
+    ``encrypt`` refuses such input (203) and ``edit`` asks again; ``set``
+    (``["sops"]``, ``["sops"]["mac"]``, dotenv ``["sops_mac"]``) and format
+    conversions reach here.  sops writes the file anyway (exit 0): a
+    second ``sops:`` key, or a value where the metadata should be, which
+    no tool can read back.  Checked per document: YAML repeats the metadata
+    in every one.
+    """
+    for doc in docs:
+        if not store.has_metadata([doc]):
+            continue
+        if fmt == "dotenv":  # the metadata is the `sops_…=` lines
+            key = next(k for k in doc.keys() if k.startswith(SOPS_PREFIX))
+            what = f"keys starting with '{SOPS_PREFIX}' are"
+        else:
+            key, what = METADATA_KEY, f"the top-level key '{METADATA_KEY}' is"
+        raise EmitError(f"{what} reserved for the sops metadata (format {fmt}); nothing was written",
+                        tree_path=format_path([key]))
+
+
 def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, fmt: str,
           config: SopsConfig, rt: Runtime) -> bytes:
     """Encrypt docs under ``key``, stamp lastmodified + MAC, emit with the store."""
     _refuse_flat_nulls(docs, fmt)
+    _refuse_reserved(docs, fmt, _store(fmt, config))
+    if fmt == "yaml":
+        for doc in docs:  # `<<` is written as a merge key; sops refuses a scalar there
+            check_merge_tree(doc)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
@@ -245,8 +273,18 @@ def encrypt_file(path: str, **kwargs: Any) -> bytes:
 
 
 def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Branch], Metadata]:
-    """Parse an encrypted file into its (still encrypted) documents and metadata."""
-    docs, meta_tree = _store(fmt, config).load_encrypted(data)
+    """Parse an encrypted file into its (still encrypted) documents and metadata.
+
+    A parse error here is exit 1, not 2: sops maps only a *plaintext* parse
+    error (encrypt) to CouldNotReadInputFile and passes an encrypted file's
+    load error through unmapped, for every command that reads one (decrypt,
+    set, unset, edit, rotate, updatekeys, exec-env, exec-file).
+    """
+    try:
+        docs, meta_tree = _store(fmt, config).load_encrypted(data)
+    except InputError as exc:
+        exc.exit_code = ExitCode.GENERIC  # keeps the class: the editor re-prompts on InputError
+        raise
     return docs, metadata_from_tree(meta_tree, binary=(fmt == "binary"))
 
 

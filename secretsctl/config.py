@@ -62,9 +62,7 @@ class SopsConfig:
             return None
         target = relative_target(file_path, self.path)
         for n, raw in enumerate(self.creation_rules):
-            if not isinstance(raw, dict):
-                raise ConfigError(f"creation_rules[{n}] must be a mapping", file=self.path)
-            regex = raw.get("path_regex") or ""
+            regex = raw.get("path_regex") or ""  # a str: parse_config checked the shapes
             try:
                 if regex and not re.search(regex, target):
                     continue
@@ -121,7 +119,7 @@ def load_config(file_path: str | None, explicit: str | None = None,
 
 
 def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
-    """Parse ``.sops.yaml`` bytes."""
+    """Parse ``.sops.yaml`` bytes; every value of the wrong shape is a :class:`ConfigError`."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
     try:
@@ -129,31 +127,143 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
     except YAMLError as exc:
         raise ConfigError(f"invalid YAML in config: {str(exc).splitlines()[0]}", file=path) from None
     if not isinstance(data, dict):
-        raise ConfigError("config must be a mapping", file=path)
+        raise _bad("the config", "must be a mapping", path)
     rules = data.get("creation_rules")
-    if rules is not None and not isinstance(rules, list):
-        raise ConfigError("creation_rules must be a list", file=path)
+    if rules is not None:
+        if not isinstance(rules, list):
+            raise _bad("creation_rules", "must be a list", path)
+        rules = [_checked_rule(r, f"creation_rules[{n}]", path) for n, r in enumerate(rules)]
     return SopsConfig(path=path, stores=_store_options(data.get("stores") or {}, path),
                       creation_rules=rules)
+
+
+# ---------------------------------------------------------------- shapes
+#
+# sops decodes .sops.yaml into typed Go structs, so a value of the wrong
+# shape (`key_groups: 5`, `age: 5` in a key group, `path_regex: [a]`) is
+# "error loading config" (exit 1) however the rules are used.  We check the
+# same shapes once, when the file is parsed, instead of failing later with
+# a TypeError in whichever rule happens to be read.
+
+def _bad(where: str, what: str, path: str | None) -> ConfigError:
+    return ConfigError(f"error loading config: {where} {what}", file=path)
+
+
+def _text(value: Any, where: str, path: str | None) -> str:
+    """A Go ``string`` field: go-yaml accepts any scalar there (``path_regex: 5``)."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list)):
+        raise _bad(where, "must be a string", path)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _key_field(value: Any, where: str, path: str | None) -> None:
+    """A rule's ``age:``/``pgp:``/``kms:``…: a comma list string or a list of strings (sops)."""
+    if value is None or isinstance(value, str):
+        return
+    if not isinstance(value, list):
+        raise _bad(where, "must be a string or a list of strings", path)
+    for n, item in enumerate(value):
+        if not isinstance(item, str):
+            raise _bad(f"{where}[{n}]", "must be a string", path)
+
+
+def _checked_rule(raw: Any, where: str, path: str | None) -> dict:
+    """A copy of one creation rule with its shapes checked and string fields as str."""
+    if not isinstance(raw, dict):
+        raise _bad(where, "must be a mapping", path)
+    rule = dict(raw)
+    for name in ("path_regex", "aws_profile", *RULE_NAMES):
+        rule[name] = _text(raw.get(name), f"{where}.{name}", path)
+    for name, _ in _RULE_KEY_FIELDS:
+        _key_field(raw.get(name), f"{where}.{name}", path)
+    threshold = raw.get("shamir_threshold")
+    # bool is an int in Python; sops refuses `shamir_threshold: true`.
+    if threshold is not None and (not isinstance(threshold, int) or isinstance(threshold, bool)
+                                  or threshold < 0):
+        raise _bad(f"{where}.shamir_threshold", "must be a non-negative integer", path)
+    if raw.get("mac_only_encrypted") is not None and not isinstance(raw["mac_only_encrypted"], bool):
+        raise _bad(f"{where}.mac_only_encrypted", "must be true or false", path)
+    groups = raw.get("key_groups")
+    if groups is not None:
+        if not isinstance(groups, list):
+            raise _bad(f"{where}.key_groups", "must be a list", path)
+        visits = [0]
+        for n, group in enumerate(groups):
+            _check_group(group, f"{where}.key_groups[{n}]", path, 0, visits)
+    return rule
+
+
+# Key-group fields sops decodes as []string and as lists of structs.
+_GROUP_STRINGS = ("age", "pgp", "hc_vault")
+_GROUP_STRUCTS = ("kms", "gcp_kms", "hckms", "azure_keyvault")
+# YAML aliases can make `merge` recursive (&g {merge: [*g]}) or explode
+# (each level merging the previous one ten times): bound depth and total.
+_MAX_MERGED_GROUPS = 10_000
+
+
+def _check_group(group: Any, where: str, path: str | None, depth: int, visits: list[int]) -> None:
+    if not isinstance(group, dict):
+        raise _bad(where, "must be a mapping", path)
+    visits[0] += 1
+    if depth > MAX_DEPTH or visits[0] > _MAX_MERGED_GROUPS:
+        raise _bad(where.split(".merge[")[0], "nests or repeats `merge` too much", path)
+    for name in ("merge", *_GROUP_STRINGS, *_GROUP_STRUCTS):
+        value = group.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, list):
+            # Not even a string: sops has no comma-list form inside key_groups.
+            raise _bad(f"{where}.{name}", "must be a list", path)
+        for n, entry in enumerate(value):
+            at = f"{where}.{name}[{n}]"
+            if name == "merge":
+                _check_group(entry, at, path, depth + 1, visits)
+            elif isinstance(entry, (dict, list)) and name in _GROUP_STRINGS:
+                raise _bad(at, "must be a string", path)
+            elif isinstance(entry, dict):
+                _check_struct(entry, at, path)
+            elif isinstance(entry, list):
+                raise _bad(at, "must be a mapping", path)
+
+
+def _check_struct(entry: dict, where: str, path: str | None) -> None:
+    """A kms/gcp_kms/… entry: string fields, plus a KMS ``context`` mapping."""
+    for field_name, value in entry.items():
+        if field_name == "context":
+            if value is not None and not isinstance(value, dict):
+                raise _bad(f"{where}.context", "must be a mapping", path)
+        elif isinstance(value, (dict, list)):
+            raise _bad(f"{where}.{field_name}", "must be a string", path)
 
 
 def _indent(value: Any, default: int, name: str, path: str | None, minimum: int) -> int:
     if value is None:
         return default
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
-        raise ConfigError(f"stores.{name}.indent must be an integer >= {minimum}", file=path)
+        raise _bad(f"stores.{name}.indent", f"must be an integer >= {minimum}", path)
+    return value
+
+
+def _store(stores: dict, name: str, path: str | None) -> dict:
+    value = stores.get(name) or {}
+    if not isinstance(value, dict):
+        raise _bad(f"stores.{name}", "must be a mapping", path)
     return value
 
 
 def _store_options(stores: Any, path: str | None) -> StoreOptions:
     if not isinstance(stores, dict):
-        raise ConfigError("stores must be a mapping", file=path)
-    y = (stores.get("yaml") or {}).get("indent")
+        raise _bad("stores", "must be a mapping", path)
+    y = _store(stores, "yaml", path).get("indent")
     yaml_indent = _indent(y, 4, "yaml", path, 0) or 4  # 0 means "default" for sops
     return StoreOptions(
         yaml_indent=yaml_indent,
-        json_indent=_indent((stores.get("json") or {}).get("indent"), -1, "json", path, -1),
-        json_binary_indent=_indent((stores.get("json_binary") or {}).get("indent"), -1,
+        json_indent=_indent(_store(stores, "json", path).get("indent"), -1, "json", path, -1),
+        json_binary_indent=_indent(_store(stores, "json_binary", path).get("indent"), -1,
                                    "json_binary", path, -1))
 
 
@@ -212,8 +322,6 @@ def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSett
         rule = rule_from({k: raw.get(k) for k in RULE_NAMES})
     except SecretsctlError as exc:
         raise exc.with_file(path)
-    threshold = raw.get("shamir_threshold") or 0
-    if not isinstance(threshold, int) or threshold < 0:
-        raise ConfigError(f"{where}.shamir_threshold must be a non-negative integer", file=path)
+    threshold = raw.get("shamir_threshold") or 0  # checked by _checked_rule
     return CreationSettings(key_groups=groups, shamir_threshold=threshold, rule=rule,
                             mac_only_encrypted=bool(raw.get("mac_only_encrypted")))

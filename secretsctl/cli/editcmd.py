@@ -16,7 +16,7 @@ def _notify(message: str) -> None:
 
 
 @click.command("edit")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @o.key_flags
 @o.input_type
 @o.output_type
@@ -56,7 +56,7 @@ def _value_text(value: str | None, value_file: bool, value_stdin: bool) -> bytes
 
 
 @click.command("set")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.argument("path")
 @click.argument("value", required=False)
 @click.option("--value-file", is_flag=True, help="VALUE is a file holding the JSON value.")
@@ -78,7 +78,7 @@ def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_std
 
 
 @click.command("unset")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.argument("path")
 @click.option("--idempotent", is_flag=True, help="A missing PATH is not an error.")
 @o.rewrite_options

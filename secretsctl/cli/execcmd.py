@@ -76,7 +76,7 @@ def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:
 
 
 @click.command("exec-env", cls=ExecCommand)
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.argument("command", nargs=-1, required=True)
 @click.option("--pristine", is_flag=True, help="Give the command only the secrets, no other variables.")
 @click.option("--same-process", is_flag=True, help="Replace secretsctl with the command (execve).")
@@ -103,7 +103,7 @@ def exec_env_cmd(ctx: click.Context, file: str, command: tuple[str, ...], pristi
 
 
 @click.command("exec-file", cls=ExecCommand)
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.argument("command", nargs=-1, required=True)
 @click.option("--no-fifo", is_flag=True,
               help="Use a 0600 temporary file instead of a FIFO (removed when the command exits).")
@@ -150,10 +150,10 @@ def _append_github_env(path: str, text: str) -> None:
 
 
 @click.command("export")
-@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("file", type=click.Path())
 @click.option("--format", "fmt", type=click.Choice(exportfmt.FORMATS), default="sh",
               show_default=True, help="Output syntax.")
-@click.option("--github-env", type=click.Path(dir_okay=False), envvar="GITHUB_ENV",
+@click.option("--github-env", type=click.Path(), envvar="GITHUB_ENV",
               help="--format github: the env file to append to (default $GITHUB_ENV).")
 @selection_opts
 @decrypt_opts

@@ -322,7 +322,7 @@ def _change_groups(file: str, in_place: bool, input_type: str | None, decryption
         raise exc.with_file(file)
 
 
-group_file = click.option("-f", "--file", "file", required=True, type=click.Path(dir_okay=False),
+group_file = click.option("-f", "--file", "file", required=True, type=click.Path(),
                           help="The encrypted file.")
 
 

@@ -82,12 +82,34 @@ def parse_dotenv(data: bytes) -> Branch:
     return branch
 
 
+def _check_key(key: str) -> None:
+    """Refuse a key that would not read back as itself.
+
+    sops writes ``KEY=value`` verbatim, so ``set f.env '["A=B"]'`` gives a
+    line that reads back as key ``A`` (the value no longer decrypts), ``#C``
+    reads back as a comment and a newline splits the line; sops writes such
+    files with exit 0.  (Key names are not secret: they are plaintext in
+    the file.)
+    """
+    if "=" in key:
+        what = "contains '='"
+    elif "\n" in key:
+        what = "contains a line break"
+    elif key.startswith("#"):
+        what = "starts with '#'"
+    else:
+        return
+    raise EmitError(f"the dotenv key {key!r} cannot be written: it {what}, "
+                    "so it would not read back as the same key")
+
+
 def _emit_lines(doc: Branch) -> list[str]:
     lines = []
     for entry in doc:
         if isinstance(entry, Comment):
             lines.append("#" + entry.text)
             continue
+        _check_key(entry.key)
         if isinstance(entry.value, (Branch, list)):
             raise EmitError(f"cannot use complex value in dotenv file; offending key {entry.key}")
         lines.append(f"{entry.key}={_escape(val_to_string(entry.value))}")

@@ -326,7 +326,51 @@ def emit_ini(tree: Branch) -> str:
         # headerless DEFAULT (whose comment, oddly, is still written); sops's
         # output has no blank line after the last section.
         blank = not (n == 0 and section.name.upper() == DEFAULT_SECTION and not section.keys)
+    _check_names(sections, out)
     return out
+
+
+def _names(sections: list[_Section]) -> list[tuple[str, list[str]]]:
+    # The reader always starts with DEFAULT; an empty one is not written.
+    return [(s.name, list(s.keys)) for s in sections if s.keys or s.name != DEFAULT_SECTION]
+
+
+def _check_names(sections: list[_Section], text: str) -> None:
+    """Refuse to emit section/key names that would read back differently.
+
+    Names are part of each value's AAD, so one that changes on the way
+    back gives a file that no longer decrypts: ``set f.ini '["s"]["-"]'``
+    reads back as go-ini's auto key ``#1``; a line break, both quote kinds,
+    surrounding blanks or a first section ``default`` (written without its
+    header) do not survive either.  sops writes such files with exit 0; we
+    read the emitted text back with our reader, which mirrors go-ini's.
+    """
+    try:
+        if _names(_Parser(text).parse()) == _names(sections):
+            return
+    except InputError:
+        pass
+    raise EmitError(f"the INI {_culprit(sections)} cannot be written so that it reads back "
+                    "the same (the file would not decrypt)")
+
+
+def _culprit(sections: list[_Section]) -> str:
+    """The first section or key name that does not survive on its own."""
+    for section in sections:
+        if not _survives(section.name, None):
+            return f"section name {section.name!r}"
+        for key in section.keys:
+            if not _survives(section.name, key):
+                return f"key {key!r} in section {section.name!r}"
+    return "section and key names"   # e.g. a first section `default`, written headerless
+
+
+def _survives(section: str, key: str | None) -> bool:
+    probe = _Section(section, keys={} if key is None else {key: _Key("v")})
+    try:
+        return _names(_Parser(_section_text(probe, first=False) or "").parse()) == _names([probe])
+    except InputError:
+        return False
 
 
 class IniStore:

@@ -22,6 +22,7 @@ from ..errors import EmptyDocumentError, EncryptError, InputError
 from ..tree import Branch, Comment, Item, bytes_to_str
 from .yaml_comments import (Attach, Entry, Node, SourceComment, attribute, collect_entries,
                             gap_marks, move_doc_head, next_start)
+from .yaml_guard import AliasGuard, check_merge_value, is_merge_key
 from .yaml_resolve import ResolveError, resolve_plain, resolve_tagged
 
 __all__ = ["load_documents"]
@@ -208,6 +209,7 @@ class _Composer:
         self.dashes = dashes
         self.src = src   # the original text, only when it has raw U+2028/9
         self.anchors: dict[str, Node] = {}
+        self.guard = AliasGuard()   # go-yaml's alias bomb check, per document
 
     def documents(self) -> list[tuple[int, Optional[Node]]]:
         """(start offset, root node) for each document of the stream."""
@@ -217,7 +219,7 @@ class _Composer:
                 start = e.start_mark.index
                 root = self.node(next(self.events))
                 out.append((start, root))
-                self.anchors = {}
+                self.anchors, self.guard = {}, AliasGuard()
         return out
 
     def _dash_before(self, offset: int) -> int:
@@ -233,7 +235,9 @@ class _Composer:
                 # parsed as an alias, so the "name" is often a secret.
                 raise InputError(f"Error unmarshalling input yaml: yaml: line {m.line + 1}: "
                                  "unknown anchor referenced")
+            self.guard.alias(self.anchors[e.anchor], m.line)
             return self.anchors[e.anchor]
+        self.guard.open()
         if isinstance(e, ev.ScalarEvent):
             tag = None if e.tag in (None, "!") else e.tag
             value = _raw_break_value(self.src, e) if self.src else e.value
@@ -260,6 +264,7 @@ class _Composer:
             raise InputError(f"Error unmarshalling input yaml: unexpected {type(e).__name__}")
         if getattr(e, "anchor", None):
             self.anchors[e.anchor] = n
+        self.guard.close(n, bool(getattr(e, "anchor", None)))
         return n
 
 
@@ -299,6 +304,8 @@ class _Builder:
         seen: dict[str, int] = {}
         for i, (k, v) in enumerate(n.pairs):
             out.extend(Comment(t) for t in self._comments(n, i))
+            if self.check_dups and is_merge_key(k):  # plaintext only: go-yaml's decoder rule
+                check_merge_value(k, v)
             key = self.key(k, path)
             if self.check_dups and key in seen:
                 raise InputError(f"Error unmarshalling file: yaml: unmarshal errors:\n  "
