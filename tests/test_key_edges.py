@@ -166,3 +166,11 @@ def test_max_age_too_large_is_a_clean_error(env, tmp_path, cli):
     for text in ("99999999y", "9999999999999d"):
         proc = cli(["keys", "--max-age", text, str(f)], env=env)
         assert proc.returncode == 1 and proc.stderr.decode().strip().endswith(f"invalid age '{text}': too large")
+
+
+def test_rotate_to_stdout_names_a_corrupt_file(env, tmp_path, cli):
+    f = tmp_path / "bad.yaml"
+    f.write_bytes(encrypt_lib(PLAIN, "bad.yaml", env, [[api.KeySpec("age", age_recipient(1))]]) + b"x: [\n")
+    for argv in (["rotate", str(f)], ["rotate", "-i", str(f)]):
+        proc = cli(argv, env=env)
+        assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()

@@ -193,7 +193,10 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
     if not (in_place or dry_run):
         if not single:
             raise ConflictingParameters("rotating several files needs -i/--in-place or --dry-run")
-        result = job(paths[0])
+        try:
+            result = job(paths[0])
+        except SecretsctlError as exc:
+            raise exc.with_file(paths[0])
         if output:
             write_atomic(output, result.detail)
         else:
