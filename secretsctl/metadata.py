@@ -155,7 +155,7 @@ def metadata_from_tree(node: Branch, *, binary: bool = False) -> Metadata:
     version = node.get("version")
     if not isinstance(version, str) or not version:
         raise MetadataError("metadata field 'version' is missing")
-    rule = rule_from({k: node.get(k) for k in RULE_NAMES})
+    rule = rule_from({k: node.get(k) for k in RULE_NAMES}, strict=False)
     if rule is None and not binary:
         rule = DEFAULT_RULE  # sops implies it when the file names none
     return Metadata(key_groups=groups, shamir_threshold=_threshold(node.get("shamir_threshold")),

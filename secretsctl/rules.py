@@ -29,7 +29,16 @@ class CryptRule:
 
     @cached_property
     def _regex(self) -> re.Pattern[str] | None:
-        return re.compile(self.value) if self.kind.endswith("regex") else None
+        if not self.kind.endswith("regex"):
+            return None
+        try:
+            return re.compile(self.value)
+        except re.error:
+            # Only a file's metadata gets here (flags and .sops.yaml are checked
+            # in rule_from).  sops stores `--encrypted-regex '('` without a word
+            # and Go's regexp.Match then reports "no match" for every key, so
+            # the file reads back only if it matches nothing here too.
+            return _NEVER
 
     def should_encrypt(self, path: Sequence[str], stack: Sequence[Sequence[str]],
                        is_comment: bool) -> bool:
@@ -70,13 +79,15 @@ class CryptRule:
 
 
 DEFAULT_RULE = CryptRule("unencrypted_suffix", DEFAULT_UNENCRYPTED_SUFFIX)
+_NEVER = re.compile(r"(?!)")
 
 
-def rule_from(values: Mapping[str, str | None]) -> CryptRule | None:
+def rule_from(values: Mapping[str, str | None], *, strict: bool = True) -> CryptRule | None:
     """The single rule set in ``values`` (a metadata/config/flags mapping), or None.
 
-    More than one set rule is a conflict (sops exit 8).  A regex that Python
-    cannot compile is reported here, once.
+    More than one set rule is a conflict (sops exit 8).  With ``strict`` (flags,
+    .sops.yaml) a regex that Python cannot compile is reported here, once;
+    an existing file's metadata is read as sops reads it (see ``_regex``).
     """
     found = [(k, values[k]) for k in RULE_NAMES if values.get(k)]
     if len(found) > 1:
@@ -87,7 +98,7 @@ def rule_from(values: Mapping[str, str | None]) -> CryptRule | None:
     if not found:
         return None
     kind, value = found[0]
-    if kind.endswith("regex"):
+    if strict and kind.endswith("regex"):
         try:
             re.compile(str(value))
         except re.error as exc:

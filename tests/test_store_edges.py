@@ -346,3 +346,21 @@ def test_yaml_error_line_matches_sops(text, sops, cli, tmp_path):
         return last
 
     assert where(ours.stderr) == where(theirs.stderr)
+
+
+@pytest.mark.parametrize("kind", ["encrypted-regex", "unencrypted-regex"])
+def test_sops_file_with_an_invalid_regex_reads_back(kind, sops, cli, tmp_path):
+    # sops stores `--encrypted-regex '('` without a word and then matches no
+    # key with it; such a file must read back here as it does in sops.
+    f = tmp_path / "plain.yaml"
+    f.write_text("a: 1\nb: x\n")
+    enc = tmp_path / "enc.yaml"
+    enc.write_bytes(ok_out(sops(["encrypt", "--age", age_recipient(1), f"--{kind}", "(", str(f)])))
+    assert ok_out(cli(["decrypt", str(enc)])) == ok_out(sops(["decrypt", str(enc)])) == f.read_bytes()
+    # Writing one is still refused (sops's silent no-op is a trap).
+    assert cli(["encrypt", "--age", age_recipient(1), f"--{kind}", "(", str(f)]).returncode == 8
+
+
+def ok_out(proc) -> bytes:
+    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
+    return proc.stdout
