@@ -226,8 +226,12 @@ def _check_group(group: Any, where: str, path: str | None, depth: int, visits: l
                 raise _bad(at, "must be a string", path)
             elif isinstance(entry, dict):
                 _check_struct(entry, at, path)
-            elif isinstance(entry, list):
-                raise _bad(at, "must be a mapping", path)
+            elif name in _GROUP_STRUCTS:
+                # sops: "cannot unmarshal !!str into config.kmsKey".  Accepting
+                # `kms: [arn:…]` here would give a .sops.yaml that works for us
+                # and stops every sops user of the repository.
+                raise _bad(at, "must be a mapping (e.g. {arn: …} for kms, "
+                               "{resource_id: …} for gcp_kms)", path)
 
 
 def _check_struct(entry: dict, where: str, path: str | None) -> None:

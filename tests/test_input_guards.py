@@ -109,6 +109,8 @@ R1 = age_recipient(1)
     (f"creation_rules: [{{key_groups: [{{age: {R1}}}]}}]", "key_groups[0].age must be a list"),
     ("creation_rules: [{key_groups: [{merge: 5}]}]", "merge must be a list"),
     ("creation_rules: [{key_groups: [{kms: 5}]}]", "kms must be a list"),
+    ("creation_rules: [{key_groups: [{kms: ['arn:aws:kms:us-east-1:1:key/a']}]}]", "kms[0] must be a mapping"),
+    ("creation_rules: [{key_groups: [{gcp_kms: [projects/p]}]}]", "gcp_kms[0] must be a mapping"),
     ("creation_rules: [{key_groups: [{kms: [{arn: [x]}]}]}]", "kms[0].arn must be a string"),
     ("creation_rules: [{key_groups: [{age: [[x]]}]}]", "age[0] must be a string"),
     ("creation_rules: [{key_groups: [&g {merge: [*g]}]}]", "`merge` too much"),
@@ -148,6 +150,7 @@ def test_scalar_string_fields_are_taken_as_text_like_go_yaml():
     "creation_rules: [{key_groups: 5}]\n",
     "creation_rules: [{key_groups: [{age: 5}]}]\n",
     "creation_rules: [{path_regex: [a], age: x}]\n",
+    "creation_rules: [{key_groups: [{kms: ['arn:aws:kms:us-east-1:1:key/a']}]}]\n",
 ])
 def test_bad_config_exit_1_like_sops(text, tmp_path, cli, sops):
     cfg, plain = tmp_path / "cfg.yaml", tmp_path / "plain.yaml"
