@@ -174,3 +174,14 @@ def test_rotate_to_stdout_names_a_corrupt_file(env, tmp_path, cli):
     for argv in (["rotate", str(f)], ["rotate", "-i", str(f)]):
         proc = cli(argv, env=env)
         assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()
+
+
+def test_rm_kms_removes_every_entry_of_the_key():
+    from secretsctl.keyops import edit_groups
+    from secretsctl.keysources.kms import KmsKey
+    arn = "arn:aws:kms:us-east-1:123456789012:key/a"
+    other = "arn:aws:kms:us-east-1:123456789012:key/b"
+    group = [KmsKey(arn), KmsKey(arn, role="arn:aws:iam::123456789012:role/r"),
+             KmsKey(arn, context={"app": "web"}), KmsKey(other)]
+    out = edit_groups([group], [], [KmsKey(arn)])
+    assert [(k.arn, k.role, k.context) for k in out[0]] == [(other, "", {})]
