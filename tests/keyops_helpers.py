@@ -1,6 +1,7 @@
 """Helpers shared by the key-management tests (rotate, updatekeys, groups)."""
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import subprocess
@@ -12,6 +13,11 @@ from secretsctl import api
 PLAIN = (b"# comment\ndb:\n    user: admin\n    password: hunter2\napi_key: s3cr3t\n"
          b"ports:\n    - 1\n    - 2\nratio: 0.5\nenabled: true\npublic_unencrypted: hello\n")
 ENC_RE = re.compile(rb"ENC\[AES256_GCM,data:([^,]*),iv:([^,]*),tag:([^,]*),type:\w+\]")
+
+
+def sha(p: Path) -> str:
+    """SHA-256 of a file's bytes: "not touched" checks."""
+    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def ok(proc: subprocess.CompletedProcess) -> bytes:

@@ -4,22 +4,17 @@
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from pathlib import Path
 
 from conftest import age_recipient, pgp_fpr
-from keyops_helpers import PLAIN, age_env, data_key, encrypt_lib, ok, shamir_file
+from keyops_helpers import PLAIN, age_env, data_key, encrypt_lib, ok, sha, shamir_file
 
 from secretsctl import api, batch
 
 ALL3 = (1, 2, 3)
 STAMP = re.compile(rb'created_at: "([^"]+)"')
-
-
-def sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def threshold_lines(data: bytes) -> list[bytes]:

@@ -21,6 +21,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from conftest import age_recipient
+from keyops_helpers import ok
 from interop import mask
 from kms_helpers import BlackHole, CountingProxy, endpoint_var
 from secretsctl import datakey
@@ -60,11 +61,6 @@ def via(env: dict[str, str], proxy: CountingProxy, **extra: str) -> dict[str, st
 def sops_meta(data: bytes) -> dict:
     """The ``sops`` section of an encrypted YAML file as plain data."""
     return YAML(typ="safe", pure=True).load(data)["sops"]
-
-
-def ok(proc: subprocess.CompletedProcess) -> bytes:
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return proc.stdout
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:

@@ -21,6 +21,7 @@ from secretsctl.stores.yaml import YamlStore
 from secretsctl.tree import Branch, Item, to_python
 
 from conftest import age_recipient, sops_encrypted
+from keyops_helpers import ok
 
 AGE = ["--age", age_recipient(1)]
 
@@ -355,12 +356,7 @@ def test_sops_file_with_an_invalid_regex_reads_back(kind, sops, cli, tmp_path):
     f = tmp_path / "plain.yaml"
     f.write_text("a: 1\nb: x\n")
     enc = tmp_path / "enc.yaml"
-    enc.write_bytes(ok_out(sops(["encrypt", "--age", age_recipient(1), f"--{kind}", "(", str(f)])))
-    assert ok_out(cli(["decrypt", str(enc)])) == ok_out(sops(["decrypt", str(enc)])) == f.read_bytes()
+    enc.write_bytes(ok(sops(["encrypt", "--age", age_recipient(1), f"--{kind}", "(", str(f)])))
+    assert ok(cli(["decrypt", str(enc)])) == ok(sops(["decrypt", str(enc)])) == f.read_bytes()
     # Writing one is still refused (sops's silent no-op is a trap).
     assert cli(["encrypt", "--age", age_recipient(1), f"--{kind}", "(", str(f)]).returncode == 8
-
-
-def ok_out(proc) -> bytes:
-    assert proc.returncode == 0, proc.stderr.decode(errors="replace")
-    return proc.stdout

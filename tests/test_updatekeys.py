@@ -3,13 +3,12 @@ value stay as they are; plan first, confirmation, ``--rotate`` for removed keys.
 """
 from __future__ import annotations
 
-import hashlib
 import re
 from pathlib import Path
 
 from conftest import age_recipient, pgp_fpr
 from secretsctl import api
-from keyops_helpers import age_env, data_key, encrypt_lib, ok, plaintext
+from keyops_helpers import age_env, data_key, encrypt_lib, ok, plaintext, sha
 
 KINDS = [("yaml", b"user: u%d\npassword: p%d\nlist:\n    - a\n    - %d\n"),
          ("json", b'{\n\t"user": "u%d",\n\t"password": "p%d",\n\t"n": %d\n}'),
@@ -22,10 +21,6 @@ META_START = {"yaml": b"sops:\n", "json": b'\t"sops": {\n', "ini": b"[sops]\n"}
 
 def rule(*keys: str) -> str:
     return "creation_rules:\n  - path_regex: secrets/.*\n" + "".join(f"    {k}\n" for k in keys)
-
-
-def sha(p: Path) -> str:
-    return hashlib.sha256(p.read_bytes()).hexdigest()
 
 
 def split(p: Path) -> tuple[list[bytes], list[bytes]]:

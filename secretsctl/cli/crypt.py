@@ -30,6 +30,9 @@ def _generic(exc: SecretsctlError) -> SecretsctlError:
     decrypt sops passes the store's error through as is (``x: [`` appended
     to an encrypted YAML file, a truncated JSON file, an empty YAML file —
     sops reads "no metadata" there), and ``filestatus`` exits 1 on any error.
+    :func:`secretsctl.api.load_encrypted` now gives every command exit 1 for
+    a store's load error; in ``decrypt`` this still turns the nesting
+    guard's InputError (raised around the load, exit 2 elsewhere) into 1.
     """
     exc.exit_code = ExitCode.GENERIC
     return exc
