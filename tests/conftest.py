@@ -27,7 +27,7 @@ pytest_plugins = ["moto_fixtures", "gpg_fixtures"]
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 KEYS = FIXTURES / "keys"
-VECTORS = ROOT.parent / "shared" / "vectors"
+VECTORS = FIXTURES / "vectors"
 
 
 def age_identity(n: int = 1) -> str:
@@ -138,3 +138,32 @@ def sops_encrypted(sops, tmp_path: Path, name: str, plain: str) -> Path:
     target.write_bytes(res.stdout)
     src.unlink()
     return target
+
+
+def make_sops_shim(bindir: Path) -> Path:
+    """Write ``bindir/sops``: a two-line shim that execs secretsctl unchanged.
+
+    This is how a user installs secretsctl as sops; clients that run ``sops``
+    from PATH (makes, sopsy, community.sops) then run secretsctl.
+    """
+    bindir.mkdir(parents=True, exist_ok=True)
+    shim = bindir / "sops"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m secretsctl "$@"\n')
+    shim.chmod(0o755)
+    return shim
+
+
+@pytest.fixture(scope="session")
+def sops_shim_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A directory whose ``sops`` is secretsctl: put it first on PATH."""
+    bindir = tmp_path_factory.mktemp("shim-bin")
+    make_sops_shim(bindir)
+    return bindir
+
+
+@pytest.fixture(scope="session")
+def real_sops_dir(tmp_path_factory: pytest.TempPathFactory, sops_bin: str) -> Path:
+    """A directory whose ``sops`` is the real Go binary (for side-by-side client runs)."""
+    bindir = tmp_path_factory.mktemp("real-sops-bin")
+    (bindir / "sops").symlink_to(sops_bin)
+    return bindir

@@ -1,11 +1,11 @@
-"""Access to the shared known-answer vectors (../shared/vectors, test-only keys)."""
+"""Access to the known-answer vectors in fixtures/vectors (test-only keys)."""
 from __future__ import annotations
 
 import json
 from functools import lru_cache
 from pathlib import Path
 
-VECTORS = Path(__file__).resolve().parent.parent.parent / "shared" / "vectors"
+VECTORS = Path(__file__).resolve().parent.parent / "fixtures" / "vectors"
 DATA_KEY = bytes(range(32))
 MAC_IV = b"\x4d" * 32
 
