@@ -54,6 +54,8 @@ class Runtime:
     config_path: str | None = None
     cwd: str | None = None
     key_env: KeyEnv | None = None
+    #: sops's ``--indent N`` (legacy form): overrides the ``stores:`` indents.
+    indent: int | None = None
     #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
     config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
 
@@ -69,8 +71,11 @@ class Runtime:
         Batch commands ask once per file and again when they write it (a
         few times per file in all); the parse is done once per content.
         """
-        return load_config(file_path, self.config_path, self.environ, self.cwd,
-                           cache=self.config_cache)
+        config = load_config(file_path, self.config_path, self.environ, self.cwd,
+                             cache=self.config_cache)
+        if self.indent is None:
+            return config
+        return replace(config, stores=config.stores.with_indent(self.indent))
 
 
 @dataclass
@@ -172,7 +177,10 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
     rt = runtime or Runtime()
     config = rt.config(filename)
     in_fmt = resolve_format(input_type, filename)
-    out_fmt = resolve_format(output_type, filename) if output_type else in_fmt
+    # As sops: the output store comes from --output-type or the file name
+    # (--filename-override included), never from --input-type; a name with no
+    # known suffix (or none, on stdin) means the binary store: a JSON file.
+    out_fmt = resolve_format(output_type, filename)
     store = _store(in_fmt, config)
     docs = store.load_plain(data)
     if store.has_metadata(docs):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .errors import ConfigError
+from .errors import ConfigError, EmitError
 from .stores.base import Store
 
 FORMATS = ("yaml", "json", "dotenv", "ini", "binary")
@@ -17,6 +17,10 @@ class StoreOptions:
     yaml_indent: int = 4
     json_indent: int = -1
     json_binary_indent: int = -1
+
+    def with_indent(self, indent: int) -> StoreOptions:
+        """sops's ``--indent N``: every store at N (YAML's 0 is its default, 4)."""
+        return StoreOptions(yaml_indent=indent or 4, json_indent=indent, json_binary_indent=indent)
 
 
 def detect_format(path: str | None) -> str:
@@ -58,6 +62,8 @@ def make_store(fmt: str, options: StoreOptions | None = None) -> Store:
     opts = options or StoreOptions()
     if fmt == "yaml":
         from .stores.yaml import YamlStore
+        if opts.yaml_indent < 0:   # only --indent can say so; go-yaml refuses it
+            raise EmitError("YAML negative indentation not accepted")
         return YamlStore(indent=opts.yaml_indent)
     if fmt == "json":
         from .stores.json import JsonStore

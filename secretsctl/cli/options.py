@@ -16,6 +16,7 @@ from ..formats import FORMATS
 from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
 from ..keysources.kms import parse_context
 from ..rules import RULE_NAMES, rule_from
+from .subargs import META_CONFIG, META_INDENT
 
 F = Callable[..., Any]
 
@@ -118,10 +119,18 @@ def runtime(config_path: str | None) -> Runtime:
     """
     environ = dict(os.environ)
     ctx = click.get_current_context(silent=True)
-    timeout = ctx.meta.get(KMS_TIMEOUT_META) if ctx is not None else None
+    meta = ctx.meta if ctx is not None else {}
+    timeout = meta.get(KMS_TIMEOUT_META)
     if timeout is not None:
         environ[KMS_TIMEOUT_VAR] = repr(timeout)
-    return Runtime(environ=environ, config_path=config_path)
+    # `sops --config C decrypt F`: the flag before the command beats
+    # SOPS_CONFIG, as in sops, but not a --config given to the command itself.
+    given = meta.get(META_CONFIG)
+    if given is not None and ctx is not None and (
+            config_path is None
+            or ctx.get_parameter_source("config_path") is click.core.ParameterSource.ENVIRONMENT):
+        config_path = given
+    return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT))
 
 
 def order(text: str | None) -> list[str] | None:
