@@ -56,13 +56,15 @@ class Runtime:
     key_env: KeyEnv | None = None
     #: sops's ``--indent N`` (legacy form): overrides the ``stores:`` indents.
     indent: int | None = None
+    #: Key services for every wrap/unwrap, in order (empty: local keys only).
+    key_services: tuple[Any, ...] = ()
     #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
     config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
 
     def keys(self) -> KeyEnv:
         """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
         if self.key_env is None:
-            self.key_env = KeyEnv(environ=self.environ, now=self.now)
+            self.key_env = KeyEnv(environ=self.environ, now=self.now, services=self.key_services)
         return self.key_env
 
     def config(self, file_path: str | None) -> SopsConfig:

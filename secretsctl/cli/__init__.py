@@ -21,7 +21,7 @@ import click
 
 from ..errors import ExitCode, OutputError, SecretsctlError
 from .sopsargs import translate
-from .subargs import (KEYSERVICE_COMMANDS, META_CONFIG, META_INDENT, check_keyservices,
+from .subargs import (KEYSERVICE_COMMANDS, META_CONFIG, META_INDENT, META_SERVICES, key_services,
                       normalize_args)
 
 # Command name -> (module in this package, attribute).  Modules are imported
@@ -41,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "updatekeys": ("keyscmd", "updatekeys_cmd"),
     "groups": ("keyscmd", "groups_cmd"),
     "keys": ("keyscmd", "keys_cmd"),
+    "keyservice": ("keyservicecmd", "keyservice_cmd"),
 }
 
 
@@ -184,8 +185,7 @@ class Group(click.Group):
         if cmd is not None:
             rest = normalize_args(cmd, rest, ctx.meta)
             if cmd.name in KEYSERVICE_COMMANDS:
-                for warning in check_keyservices(cmd.name, ctx.meta):
-                    click.echo(f"secretsctl: warning: {warning}", err=True)
+                ctx.meta[META_SERVICES] = key_services(cmd.name, ctx.meta)
         return name, cmd, rest
 
 

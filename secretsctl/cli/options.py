@@ -16,7 +16,7 @@ from ..formats import FORMATS
 from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
 from ..keysources.kms import parse_context
 from ..rules import RULE_NAMES, rule_from
-from .subargs import META_CONFIG, META_INDENT
+from .subargs import META_CONFIG, META_INDENT, META_SERVICES
 
 F = Callable[..., Any]
 
@@ -130,7 +130,8 @@ def runtime(config_path: str | None) -> Runtime:
             config_path is None
             or ctx.get_parameter_source("config_path") is click.core.ParameterSource.ENVIRONMENT):
         config_path = given
-    return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT))
+    return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT),
+                   key_services=meta.get(META_SERVICES, ()))
 
 
 def order(text: str | None) -> list[str] | None:

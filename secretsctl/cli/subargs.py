@@ -23,7 +23,7 @@ META_CONFIG = "sops.config"
 META_INDENT = "sops.indent"
 META_KEYSERVICES = "sops.keyservices"
 META_LOCAL_KEYSERVICE = "sops.local_keyservice"
-META_WARNINGS = "sops.warnings"
+META_SERVICES = "sops.services"
 
 #: The sops subcommands that carry ``--keyservice``/``--enable-local-keyservice``.
 KEYSERVICE_COMMANDS = {"exec-env", "exec-file", "publish", "groups", "add", "delete", "updatekeys",
@@ -104,21 +104,24 @@ def _record_keyservice(meta: MutableMapping[str, Any], name: str, value: str | N
     meta[META_KEYSERVICES] = [*meta.get(META_KEYSERVICES, []), value]
 
 
-def check_keyservices(command: str, meta: MutableMapping[str, Any]) -> list[str]:
-    """Warnings for key services secretsctl cannot use; an error when no keys are left.
+def key_services(command: str, meta: MutableMapping[str, Any]) -> tuple[Any, ...]:
+    """The key services of this command line, in sops's order: local first, then each URI.
 
-    secretsctl always has its local keys.  With ``--enable-local-keyservice=false``
-    sops would use only the remote services, which secretsctl cannot reach
-    yet, so the command fails as sops fails without any key service: exit 1
+    The default (local keys, no ``--keyservice``) is the empty tuple.  With
+    ``--enable-local-keyservice=false`` and no URI there is nothing left to
+    use, and the command fails as sops fails without key services: exit 1
     when encrypting ("no key services provided"), 128 when unwrapping.
     """
     remotes = meta.get(META_KEYSERVICES) or []
-    if meta.get(META_LOCAL_KEYSERVICE, True) is False:
+    local = meta.get(META_LOCAL_KEYSERVICE, True) is not False
+    if local and not remotes:
+        return ()
+    if not remotes:
         code = ExitCode.GENERIC if command == "encrypt" else ExitCode.COULD_NOT_RETRIEVE_KEY
-        raise SecretsctlError("the local key service is disabled (--enable-local-keyservice=false) "
-                              "and secretsctl cannot use remote key services"
-                              + (f" ({', '.join(remotes)})" if remotes else ""), exit_code=code)
-    if remotes:
-        return [f"key service {r} is not supported by secretsctl; using local keys only"
-                for r in remotes]
-    return []
+        raise SecretsctlError("no key service to use: the local one is disabled "
+                              "(--enable-local-keyservice=false) and no --keyservice was given",
+                              exit_code=code)
+    from ..keyservice.client import RemoteService
+    from ..keysources.base import LOCAL_KEYS
+    environ = dict(os.environ)
+    return ((LOCAL_KEYS,) if local else ()) + tuple(RemoteService(uri, environ) for uri in remotes)

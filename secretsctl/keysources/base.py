@@ -51,6 +51,9 @@ class KeyEnv:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: Callable[[], datetime] = utc_now
     cache: dict[str, Any] = field(default_factory=dict)
+    #: Key services every wrap and unwrap goes through, in order (see
+    #: secretsctl.keyservice.client); empty means the local keys only.
+    services: tuple[Any, ...] = ()
 
 
 class MasterKey(Protocol):
@@ -78,3 +81,22 @@ class MasterKey(Protocol):
     def created_at(self) -> str | None:
         """The RFC 3339 ``created_at`` text, or None for key types without one (age)."""
         ...
+
+
+class LocalKeys:
+    """The local key service: each key's own ``encrypt``/``decrypt``.
+
+    Remote services (secretsctl.keyservice.client.RemoteService) have the
+    same two methods and a ``name``; KeyEnv.services lists them in order.
+    """
+
+    name = "local"
+
+    def decrypt(self, key: MasterKey, env: KeyEnv) -> bytes:
+        return key.decrypt(env)
+
+    def encrypt(self, key: MasterKey, payload: bytes, env: KeyEnv) -> None:
+        key.encrypt(payload, env)
+
+
+LOCAL_KEYS = LocalKeys()
