@@ -139,13 +139,23 @@ def test_kms_through_our_service(servers, aws_env, keyless_env, world, tmp_path,
                 sops, aws_env)
 
 
-def test_secretsctl_through_sops_keyservice_on_unix_socket(servers, sops_bin, base_env, keyless_env,
-                                                           tmp_path, sops, cli):
+@pytest.mark.parametrize("kind", ["age", "pgp", "kms"])
+def test_secretsctl_through_sops_keyservice_on_unix_socket(kind, servers, sops_bin, base_env, keyless_env,
+                                                           tmp_path, sops, cli, request):
     _, theirs = servers
+    server_env, flags = dict(base_env), ["--age", R1]
+    if kind == "pgp":
+        server_env["GNUPGHOME"] = request.getfixturevalue("gnupg_home")
+        flags = ["--pgp", pgp_fpr(1)]
+    elif kind == "kms":
+        server_env = request.getfixturevalue("aws_env")
+        flags = ["--kms", request.getfixturevalue("world").k1]
+    client_env = {**keyless_env, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+                  "AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
     sock_dir = tmp_path / "sock"
     sock_dir.mkdir(mode=0o700)
-    server = theirs(sops_bin, base_env, sock_dir / "ks.sock")
-    _round_trip(lambda a: cli(a, env=keyless_env), server.uri, ["--age", R1], tmp_path, sops, base_env)
+    server = theirs(sops_bin, server_env, sock_dir / "ks.sock")
+    _round_trip(lambda a: cli(a, env=client_env), server.uri, flags, tmp_path, sops, server_env)
 
 
 def test_unix_socket_is_private_and_removed(servers, base_env, keyless_env, tmp_path, sops):
