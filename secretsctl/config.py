@@ -60,16 +60,23 @@ class SopsConfig:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
         if self.creation_rules is None:
             return None
+        n = self.rule_index(file_path)
+        if n is None:
+            raise ConfigError("error loading config: no matching creation rules found", file=self.path)
+        return _settings_from_rule(self.creation_rules[n], f"creation_rules[{n}]", self.path)
+
+    def rule_index(self, file_path: str | None) -> int | None:
+        """Index of the first creation rule whose ``path_regex`` matches (or that has none)."""
         target = relative_target(file_path, self.path)
-        for n, raw in enumerate(self.creation_rules):
+        for n, raw in enumerate(self.creation_rules or []):
             regex = raw.get("path_regex") or ""  # a str: parse_config checked the shapes
             try:
                 if regex and not re.search(regex, target):
                     continue
             except re.error as exc:
                 raise ConfigError(f"creation_rules[{n}].path_regex is invalid: {exc}", file=self.path) from None
-            return _settings_from_rule(raw, f"creation_rules[{n}]", self.path)
-        raise ConfigError("error loading config: no matching creation rules found", file=self.path)
+            return n
+        return None
 
 
 def find_config(file_path: str | None, cwd: str | None = None) -> str | None:

@@ -42,6 +42,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "groups": ("keyscmd", "groups_cmd"),
     "keys": ("keyscmd", "keys_cmd"),
     "keyservice": ("keyservicecmd", "keyservice_cmd"),
+    "git": ("gitcmd", "git_cmd"),
 }
 
 
