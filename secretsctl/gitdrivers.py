@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import api
+from .checks import check_encrypted, is_sops_file
 from .errors import SecretsctlError
 from .merge3 import merge_documents
 from .tree import Branch, Comment, PathKey, Timestamp, format_path
@@ -152,13 +153,6 @@ def _git(runner: Runner, repo: str, *args: str) -> str:
     return proc.stdout
 
 
-def _is_sops_file(path: str, rt: api.Runtime) -> bool:
-    try:
-        return api.file_status(_read(path), filename=path, runtime=rt)
-    except (OSError, SecretsctlError):
-        return False
-
-
 def setup(repo: str, command: Sequence[str], *, runtime: api.Runtime | None = None,
           runner: Runner | None = None) -> list[str]:
     """Point git at the drivers and mark the repository's sops files; returns those files.
@@ -183,15 +177,10 @@ def setup(repo: str, command: Sequence[str], *, runtime: api.Runtime | None = No
 def _claimed(path: str, rt: api.Runtime) -> bool:
     if os.path.basename(path) == ".sops.yaml" or not os.path.isfile(path):
         return False
-    if _is_sops_file(path, rt):
+    if is_sops_file(path, runtime=rt):
         return True
-    try:
-        config = rt.config(path)
-        n = config.rule_index(path)
-    except SecretsctlError:
-        return False
-    # A rule without path_regex matches every file: only a regex claims one.
-    return n is not None and bool((config.creation_rules or [])[n].get("path_regex"))
+    # Not encrypted, yet claimed by a creation rule's path_regex: still a sops file to be.
+    return check_encrypted(path, runtime=rt).stage == "not encrypted"
 
 
 def _write_attributes(path: str, files: list[str]) -> None:

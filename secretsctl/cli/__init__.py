@@ -43,6 +43,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("keyscmd", "keys_cmd"),
     "keyservice": ("keyservicecmd", "keyservice_cmd"),
     "git": ("gitcmd", "git_cmd"),
+    "validate": ("checkscmd", "validate_cmd"),
+    "check-encrypted": ("checkscmd", "check_encrypted_cmd"),
+    "config": ("checkscmd", "config_cmd"),
+    "keygen": ("checkscmd", "keygen_cmd"),
 }
 
 
