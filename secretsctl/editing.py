@@ -211,7 +211,9 @@ def parse_json_value(text: str | bytes) -> Any:
     try:
         return json_store.parse_json_value(text)
     except InputError:
-        raise SetFormatError("Value for --set is not valid JSON") from None
+        raise SetFormatError("the value is not valid JSON",
+                             hint="a string needs JSON's quotes inside the shell's: "
+                                  "'\"hunter2\"'; numbers, true, null, [..] and {..} are JSON as they are") from None
 
 
 def _strict_equal(a: Any, b: Any) -> bool:

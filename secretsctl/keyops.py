@@ -122,7 +122,9 @@ class KeyPlan:
             if self.old_threshold:
                 out.append(f"--- shamir_threshold: {self.old_threshold}")
         for g in self.groups:
-            out.append(f"Group {g.index + 1}")
+            # 0-based, as `groups delete` and the data-key report count (sops
+            # itself prints this listing from 1).
+            out.append(f"Group {g.index}")
             out.extend(f"    {k}" for k in g.common)
             out.extend(f"+++ {k}" for k in g.added)
             out.extend(f"--- {k}" for k in g.removed)

@@ -164,3 +164,18 @@ def test_keygen_creates_once_at_sops_path(tmp_path, cli, base_env, sops):
     f.write_text("k: v\n")
     assert cli(["encrypt", "-i", "--age", recipient, str(f)], env=env).returncode == 0
     assert sops(["decrypt", str(f)], env=env).stdout == b"k: v\n"
+
+
+def test_daily_use_rough_edges(enc, tmp_path, cli):
+    # A value that is not JSON: say how to quote it, name no flag that does not exist.
+    res = cli(["set", str(enc), '["db"]["password"]', "hunter3"])
+    err = res.stderr.decode()
+    assert res.returncode == 7 and "--set" not in err and "'\"hunter2\"'" in err
+    # keys: groups count from 0, as `groups delete` and the data-key report do; CI can fail on age.
+    res = cli(["keys", "--max-age", "0d", "--fail-on-old", str(enc)])
+    assert res.returncode == 10 and b"    group 0  age" in res.stdout
+    assert cli(["keys", "--fail-on-old", str(enc)]).returncode == 0
+    # updatekeys --dry-run shows the data key's age.
+    (tmp_path / ".sops.yaml").write_text(f"creation_rules:\n  - age: {R1},{age_recipient(2)}\n")
+    res = cli(["updatekeys", "--dry-run", str(enc)], cwd=tmp_path)
+    assert res.returncode == 0 and b"Group 0\n" in res.stdout and b"(data key 0 days old)" in res.stdout
