@@ -32,9 +32,7 @@ from .keysources.base import KeyEnv, format_created_at, utc_now
 from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
 from .rules import DEFAULT_RULE, CryptRule
 from .stash import Stash
-from .stores.base import METADATA_KEY, Store
-from .stores.dotenv import SOPS_PREFIX
-from .stores.yaml_guard import check_merge_tree
+from .stores.base import Store
 from .tree import Branch, format_path, get_path, parse_path, to_python
 
 __all__ = [
@@ -198,7 +196,7 @@ def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | No
     settings = creation_settings(options, config, filename)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
-    rule = None if fmt == "binary" else (settings.rule or DEFAULT_RULE)
+    rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)
     meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold, rule=rule,
                     mac_only_encrypted=settings.mac_only_encrypted)
     key = datakey.generate(rt.randbytes)
@@ -223,13 +221,13 @@ def _null_path(node: Any, path: list) -> list | None:
     return None
 
 
-def _refuse_flat_nulls(docs: list[Branch], fmt: str) -> None:
+def _refuse_nulls(docs: list[Branch], fmt: str, store: Store) -> None:
     """dotenv/INI write a null as the text ``<nil>``, which then fails to decrypt.
 
     sops writes such a file and cannot read it back (nor can we); refuse
     instead, before anything is written (``set f.env '["k"]' null``).
     """
-    if fmt not in ("dotenv", "ini"):
+    if store.holds_null:
         return
     for doc in docs:
         path = _null_path(doc, [])
@@ -249,13 +247,10 @@ def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
     in every one.
     """
     for doc in docs:
-        if not store.has_metadata([doc]):
+        reserved = store.reserved_key(doc)
+        if reserved is None:
             continue
-        if fmt == "dotenv":  # the metadata is the `sops_…=` lines
-            key = next(k for k in doc.keys() if k.startswith(SOPS_PREFIX))
-            what = f"keys starting with '{SOPS_PREFIX}' are"
-        else:
-            key, what = METADATA_KEY, f"the top-level key '{METADATA_KEY}' is"
+        key, what = reserved
         raise EmitError(f"{what} reserved for the sops metadata (format {fmt}); nothing was written",
                         tree_path=format_path([key]))
 
@@ -263,11 +258,10 @@ def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
 def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, fmt: str,
           config: SopsConfig, rt: Runtime) -> bytes:
     """Encrypt docs under ``key``, stamp lastmodified + MAC, emit with the store."""
-    _refuse_flat_nulls(docs, fmt)
-    _refuse_reserved(docs, fmt, _store(fmt, config))
-    if fmt == "yaml":
-        for doc in docs:  # `<<` is written as a merge key; sops refuses a scalar there
-            check_merge_tree(doc)
+    store = _store(fmt, config)
+    _refuse_nulls(docs, fmt, store)
+    _refuse_reserved(docs, fmt, store)
+    store.check_emittable(docs)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
@@ -290,12 +284,13 @@ def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Bran
     load error through unmapped, for every command that reads one (decrypt,
     set, unset, edit, rotate, updatekeys, exec-env, exec-file).
     """
+    store = _store(fmt, config)
     try:
-        docs, meta_tree = _store(fmt, config).load_encrypted(data)
+        docs, meta_tree = store.load_encrypted(data)
     except InputError as exc:
         exc.exit_code = ExitCode.GENERIC  # keeps the class: the editor re-prompts on InputError
         raise
-    return docs, metadata_from_tree(meta_tree, binary=(fmt == "binary"))
+    return docs, metadata_from_tree(meta_tree, binary=store.single_value)
 
 
 @nesting_guard

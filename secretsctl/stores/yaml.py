@@ -5,17 +5,26 @@ from typing import Any
 
 from ..errors import MetadataError
 from ..tree import Branch, Comment, Item
-from .base import METADATA_KEY
+from .base import METADATA_KEY, TopLevelMetadata
+from .yaml_guard import check_merge_tree
 from .yaml_emit import emit_documents, emit_scalar_document
 from .yaml_load import load_documents
 
 __all__ = ["YamlStore"]
 
 
-class YamlStore:
+class YamlStore(TopLevelMetadata):
     """YAML files, possibly multi-document (SOPS_FORMAT.md §9.1)."""
 
     name = "yaml"
+    single_value = False
+    holds_null = True
+    example = (b"hello: Welcome to SOPS! Edit this file as you please!\n"
+               b"example_key: example_value\n"
+               b"# Example comment\n"
+               b"example_array:\n    - example_value1\n    - example_value2\n"
+               b"example_number: 1234.56789\n"
+               b"example_booleans:\n    - true\n    - false\n")
 
     def __init__(self, indent: int = 4) -> None:
         self.indent = indent
@@ -63,6 +72,11 @@ class YamlStore:
     def has_metadata(self, docs: list[Branch]) -> bool:
         """True if the first document already has a top-level ``sops`` key."""
         return bool(docs) and METADATA_KEY in docs[0]
+
+    def check_emittable(self, docs: list[Branch]) -> None:
+        """``<<`` is written as a merge key, and sops refuses a scalar there."""
+        for doc in docs:
+            check_merge_tree(doc)
 
 
 # The stores may not import the cipher (tests/test_layering.py); the prefix
