@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import keytypes
 from .errors import ConfigError, SecretsctlError
 from .formats import StoreOptions
 from .rules import CryptRule, rule_from, RULE_NAMES
@@ -20,12 +21,10 @@ from .rules import CryptRule, rule_from, RULE_NAMES
 CONFIG_NAME = ".sops.yaml"
 MAX_DEPTH = 100
 
-# Single-group rule fields -> key type, in sops's order (age, pgp, kms, …).
-_RULE_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
-                    ("hckms", "hckms"), ("azure_keyvault", "azure_kv"),
-                    ("hc_vault_transit_uri", "hc_vault"))
-_GROUP_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
-                     ("hckms", "hckms"), ("azure_keyvault", "azure_kv"), ("hc_vault", "hc_vault"))
+# Rule and key-group fields -> key type, in sops's reading order (age,
+# pgp, kms, …), from the key-type registry.
+_RULE_KEY_FIELDS = keytypes.rule_fields()
+_GROUP_KEY_FIELDS = tuple((f, t) for f, t, _ in keytypes.group_fields())
 
 
 @dataclass(frozen=True)
@@ -205,8 +204,8 @@ def _checked_rule(raw: Any, where: str, path: str | None) -> dict:
 
 
 # Key-group fields sops decodes as []string and as lists of structs.
-_GROUP_STRINGS = ("age", "pgp", "hc_vault")
-_GROUP_STRUCTS = ("kms", "gcp_kms", "hckms", "azure_keyvault")
+_GROUP_STRINGS = tuple(f for f, _, struct in keytypes.group_fields() if not struct)
+_GROUP_STRUCTS = tuple(f for f, _, struct in keytypes.group_fields() if struct)
 # YAML aliases can make `merge` recursive (&g {merge: [*g]}) or explode
 # (each level merging the previous one ten times): bound depth and total.
 _MAX_MERGED_GROUPS = 10_000

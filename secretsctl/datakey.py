@@ -119,11 +119,11 @@ def _try_group(index: int, group: list[MasterKey], env: KeyEnv,
         try:
             payload = _via_services(key, env)
         except KeySourceError as exc:
+            # Not this key (IncorrectKeyError) or this key failed: either way
+            # the next key may work, and the report names the reason.  Any
+            # other exception is a bug and is reported as itself, not as
+            # a "FAILED" line that would hide it.
             attempts.append(KeyAttempt(index, key.identifier(), False, exc.message))
-            continue
-        except Exception as exc:  # a bug or library failure: report the type only
-            attempts.append(KeyAttempt(index, key.identifier(), False,
-                                       f"unexpected error: {type(exc).__name__}"))
             continue
         attempts.append(KeyAttempt(index, key.identifier(), True))
         return payload, attempts

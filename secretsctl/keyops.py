@@ -37,7 +37,7 @@ from .errors import ConfigError, SecretsctlError
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
 from .keysources import key_label
-from .keysources.base import MasterKey
+from .keysources.base import MasterKey, Restampable
 from .metadata import Metadata, metadata_to_tree
 
 __all__ = [
@@ -170,7 +170,8 @@ def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
         stamps = [(k, k.created_at()) for g in groups for k in g if k.enc and k.created_at()]
         datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
         for k, stamp in stamps:
-            getattr(k, "keep_created_at", lambda _s: None)(stamp)
+            if isinstance(k, Restampable):
+                k.keep_created_at(stamp)
     meta = replace(old, key_groups=groups, shamir_threshold=threshold)
     store = make_store(dec.fmt, dec.config.stores)
     return store.emit_encrypted(dec.encrypted_docs, metadata_to_tree(meta))

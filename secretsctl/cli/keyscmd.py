@@ -154,12 +154,7 @@ def _show_plan(plan: keyops.KeyPlan) -> None:
 @o.output
 @o.input_type
 @o.output_type
-@click.option("--add-age", help="age recipients to add to key group 0.")
-@click.option("--rm-age", help="age recipients to remove from every group.")
-@click.option("--add-pgp", help="PGP fingerprints to add to key group 0.")
-@click.option("--rm-pgp", help="PGP fingerprints to remove from every group.")
-@click.option("--add-kms", help="AWS KMS ARNs (ARN+ROLE allowed) to add to key group 0.")
-@click.option("--rm-kms", help="AWS KMS ARNs to remove from every group.")
+@o.add_rm_flags
 @click.option("--encryption-context", default="", help="KMS encryption context for --add-kms keys, k1:v1,k2:v2.")
 @o.ignore_mac
 @o.decryption_order

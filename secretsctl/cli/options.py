@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .. import keytypes
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..datakey import parse_decryption_order
@@ -69,10 +70,10 @@ shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_thr
                                 type=click.IntRange(max=SHAMIR_MAX),
                                 help=f"Number of key groups needed to decrypt (at most {SHAMIR_MAX}).")
 
+# One flag per key type the registry gives one (--age/-a, --pgp/-p, --kms/-k).
 key_flags = compose(
-    click.option("-a", "--age", envvar="SOPS_AGE_RECIPIENTS", help="Comma list of age recipients."),
-    click.option("-p", "--pgp", envvar="SOPS_PGP_FP", help="Comma list of PGP fingerprints."),
-    click.option("-k", "--kms", envvar="SOPS_KMS_ARN", help="Comma list of AWS KMS ARNs (ARN+ROLE_ARN allowed)."),
+    *(click.option(k.short_flag, f"--{k.flag}", k.name, envvar=k.env, help=f"Comma list of {k.flag_help}.")
+      for k in keytypes.flag_types()),
     click.option("--aws-profile", default="", help="AWS profile for the --kms keys."),
     click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2."),
     kms_timeout,
@@ -86,7 +87,14 @@ rule_flags = compose(*[
                 help="Compute the MAC over encrypted values only."))
 
 
-KEY_FLAG_TYPES = ("age", "pgp", "kms")
+KEY_FLAG_TYPES = tuple(k.name for k in keytypes.flag_types())
+
+#: ``rotate``'s --add-TYPE / --rm-TYPE for each key type with a flag.
+add_rm_flags = compose(*(
+    click.option(f"--{op}-{k.flag}", f"{op}_{k.name}",
+                 help=f"{k.flag_help[0].upper()}{k.flag_help[1:]} to {verb}.")
+    for k in keytypes.flag_types()
+    for op, verb in (("add", "add to key group 0"), ("rm", "remove from every group"))))
 
 
 def flag_specs(texts: dict[str, Any], *, aws_profile: str = "", context: str = "") -> list[KeySpec]:

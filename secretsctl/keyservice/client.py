@@ -17,7 +17,8 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from ..errors import IncorrectKeyError, KeySourceError
-from ..keysources.base import KeyEnv, MasterKey, format_created_at
+from ..keysources.base import KeyEnv, MasterKey, Restampable, format_created_at
+from ..keysources.opaque import OpaqueKey
 from . import proto
 
 __all__ = ["RemoteService", "parse_uri", "key_message", "TIMEOUT_VAR"]
@@ -46,11 +47,11 @@ def key_message(key: MasterKey) -> dict[str, Any]:
         return {"age_key": {"recipient": key.identifier()}}
     if kind == "pgp":
         return {"pgp_key": {"fingerprint": key.identifier()}}
-    if kind == "kms" and hasattr(key, "arn"):
-        return {"kms_key": {"arn": key.arn, "role": getattr(key, "role", ""),
-                            "context": dict(getattr(key, "context", {}) or {}),
-                            "aws_profile": getattr(key, "aws_profile", "")}}
-    if kind in _OPAQUE_FIELDS and hasattr(key, "entry"):
+    from ..keysources.kms import KmsKey
+    if isinstance(key, KmsKey):
+        return {"kms_key": {"arn": key.arn, "role": key.role, "context": dict(key.context),
+                            "aws_profile": key.aws_profile}}
+    if kind in _OPAQUE_FIELDS and isinstance(key, OpaqueKey):
         member, fields = _OPAQUE_FIELDS[kind]
         return {member: {name: str(key.entry.get(src) or "") for name, src in fields.items()}}
     raise IncorrectKeyError(f"key type {kind} cannot be sent to a key service")
@@ -115,6 +116,5 @@ class RemoteService:
             key.enc = bytes(reply["ciphertext"]).decode("ascii")
         except (UnicodeDecodeError, AttributeError):
             raise IncorrectKeyError(f"key service {self.name}: the wrapped key is not text") from None
-        keep = getattr(key, "keep_created_at", None)
-        if keep is not None:   # pgp and kms entries record when they were wrapped
-            keep(format_created_at(env.now()))
+        if isinstance(key, Restampable):   # pgp and kms entries record when they were wrapped
+            key.keep_created_at(format_created_at(env.now()))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 from ..tree import Branch
 
@@ -81,6 +81,35 @@ class MasterKey(Protocol):
     def created_at(self) -> str | None:
         """The RFC 3339 ``created_at`` text, or None for key types without one (age)."""
         ...
+
+
+class Creatable(Protocol):
+    """Key types that can be named on the command line or in ``.sops.yaml``.
+
+    ``from_tree`` (every type) builds a key from a metadata entry;
+    ``from_string`` builds keys from a comma list (``--age a,b``) with the
+    options that type uses (KMS: ``aws_profile``, ``context``).
+    """
+
+    @classmethod
+    def from_tree(cls, entry: Branch) -> MasterKey: ...
+
+    @classmethod
+    def from_string(cls, text: str, **opts: Any) -> list[MasterKey]: ...
+
+
+@runtime_checkable
+class Restampable(Protocol):
+    """Keys with a ``created_at`` that a re-wrap of the *same* data key keeps (pgp, kms)."""
+
+    def keep_created_at(self, stamp: str) -> None: ...
+
+
+@runtime_checkable
+class AccessLabelled(Protocol):
+    """Keys whose access depends on more than their identifier (KMS: role, context, profile)."""
+
+    def access_label(self) -> str: ...
 
 
 class LocalKeys:

@@ -217,6 +217,17 @@ class KmsKey:
         """The ``created_at`` text ("" before the first encrypt)."""
         return self._created_at
 
+    def access_label(self) -> str:
+        """The ARN plus what changes access to it: ``ARN+ROLE context=k:v profile=P``."""
+        label = self.identifier()
+        if self.role:
+            label += "+" + self.role
+        if self.context:
+            label += " context=" + ",".join(f"{k}:{self.context[k]}" for k in sorted(self.context))
+        if self.aws_profile:
+            label += f" profile={self.aws_profile}"
+        return label
+
     def keep_created_at(self, stamp: str) -> None:
         """Restore ``created_at`` after re-wrapping the *same* data key (its age did not change)."""
         self._created_at = stamp

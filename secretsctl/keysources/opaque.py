@@ -10,16 +10,11 @@ from __future__ import annotations
 import copy
 from typing import ClassVar
 
+from .. import keytypes
 from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch
 from .base import KeyEnv
 
-# Fields that name the key, per metadata list (SOPS_FORMAT.md §7.1).
-_ID_FIELDS: dict[str, tuple[str, ...]] = {
-    "kms": ("arn",),
-    "gcp_kms": ("resource_id",),
-    "hckms": ("key_id",),
-}
 
 
 class OpaqueKey:
@@ -62,7 +57,8 @@ class OpaqueKey:
         if self.type_id == "hc_vault":
             # sops: "<vault_address>/v1/<engine_path>/keys/<key_name>"
             return f"{get('vault_address')}/v1/{get('engine_path')}/keys/{get('key_name')}"
-        for f in _ID_FIELDS.get(self.type_id, ()):
+        kind = keytypes.get(self.type_id)
+        for f in (kind.id_fields if kind else ()):
             if get(f):
                 return get(f)
         return f"<{self.type_id} key>"
