@@ -1,0 +1,208 @@
+"""KMS Encrypt/Decrypt over HTTP(S) with SigV4, without the AWS SDK (issue 13).
+
+boto3's import and client creation cost 300+ ms; one Decrypt is one signed
+POST.  :class:`FastKmsClient` speaks KMS's JSON protocol (``POST /``,
+``X-Amz-Target: TrentService.<Op>``, ``Content-Type:
+application/x-amz-json-1.1``, blobs in base64) with the keys and endpoint
+that :func:`.awsplain.plan` resolved, and has the method names and result
+shapes of the boto3 client so :func:`.kms_client.call` drives both alike.
+
+* Timeout: one connect/read timeout per call, as boto3's Config sets.
+* TLS: the CA bundle botocore would use (certifi's, else botocore's own
+  ``cacert.pem``; the system store only when neither is installed).
+* Failures become :class:`.kms_errors.CallError`: what came back (AWS's
+  error code and cause, or the HTTP status and the start of a non-KMS
+  body, or the transport error) and from where; retries are the caller's.
+* Connections are kept alive and reused (rotate works on many files in
+  threads); a reused connection the server already closed is replaced once
+  without counting as an attempt.
+"""
+from __future__ import annotations
+
+import base64
+import binascii
+import http.client
+import json
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+from .. import __version__
+from .awsplain import Plan
+from .kms_errors import CallError, answer_reason, answer_retryable
+from .sigv4 import host_header, sign_headers
+
+__all__ = ["FastKmsClient", "ca_file"]
+
+_JSON = "application/x-amz-json-1.1"
+_USER_AGENT = f"secretsctl/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]} kms-fastpath"
+_SSL_CONTEXT: Any = None
+_SSL_LOCK = threading.Lock()
+
+
+def ca_file() -> str | None:
+    """The CA bundle botocore verifies against (certifi, else its bundled ``cacert.pem``)."""
+    try:
+        import certifi  # type: ignore[import-not-found]
+        return str(certifi.where())
+    except ImportError:
+        pass
+    import importlib.util
+    import os
+    spec = importlib.util.find_spec("botocore")  # finds, does not import
+    for where in (spec.submodule_search_locations or []) if spec else []:
+        path = os.path.join(where, "cacert.pem")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
+def _ssl_context() -> Any:
+    global _SSL_CONTEXT
+    with _SSL_LOCK:
+        if _SSL_CONTEXT is None:
+            import ssl
+            _SSL_CONTEXT = ssl.create_default_context(cafile=ca_file())
+        return _SSL_CONTEXT
+
+
+class FastKmsClient:
+    """A KMS client for one (plan, region, timeout): ``encrypt`` and ``decrypt`` as in boto3."""
+
+    fast = True  # kms_client.call: failures are CallError, no botocore mapping
+
+    def __init__(self, plan: Plan, region: str, timeout: float) -> None:
+        self.plan = plan
+        self.region = region
+        self.timeout = timeout
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def encrypt(self, *, KeyId: str, Plaintext: bytes,  # noqa: N803 - boto3's names
+                EncryptionContext: dict[str, str] | None = None) -> dict[str, Any]:
+        """KMS Encrypt; ``{"CiphertextBlob": bytes, "KeyId": …}``."""
+        payload: dict[str, Any] = {"KeyId": KeyId, "Plaintext": _b64(Plaintext)}
+        if EncryptionContext:
+            payload["EncryptionContext"] = EncryptionContext
+        out = self._call("Encrypt", payload)
+        return {"CiphertextBlob": self._blob(out, "CiphertextBlob"), "KeyId": out.get("KeyId")}
+
+    def decrypt(self, *, KeyId: str, CiphertextBlob: bytes,  # noqa: N803 - boto3's names
+                EncryptionContext: dict[str, str] | None = None) -> dict[str, Any]:
+        """KMS Decrypt; ``{"Plaintext": bytes, "KeyId": …}``."""
+        payload: dict[str, Any] = {"KeyId": KeyId, "CiphertextBlob": _b64(CiphertextBlob)}
+        if EncryptionContext:
+            payload["EncryptionContext"] = EncryptionContext
+        out = self._call("Decrypt", payload)
+        return {"Plaintext": self._blob(out, "Plaintext"), "KeyId": out.get("KeyId")}
+
+    # -------------------------------------------------------------- internals
+
+    def _blob(self, out: dict[str, Any], field: str) -> bytes:
+        try:
+            return base64.b64decode(out[field], validate=True)
+        except (KeyError, TypeError, ValueError, binascii.Error):
+            raise CallError(f"malformed KMS answer (no valid {field})", where=self.plan.url) from None
+
+    def _call(self, op: str, payload: dict[str, Any]) -> dict[str, Any]:
+        body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+        headers = sign_headers(
+            "POST", _host(self.plan), "/", (), [
+                ("Content-Type", _JSON), ("X-Amz-Target", f"TrentService.{op}"),
+                ("User-Agent", _USER_AGENT)],
+            body, self.plan.creds, self.region, "kms", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
+        status, reason, resp_headers, data = self._send(body, headers)
+        doc = _json_object(data)
+        if status == 200 and doc is not None:
+            return doc
+        raise self._answer_error(status, reason, resp_headers, data, doc)
+
+    def _answer_error(self, status: int, reason: str, headers: http.client.HTTPMessage,
+                      data: bytes, doc: dict[str, Any] | None) -> CallError:
+        where = self.plan.url
+        if doc is None:  # not a KMS answer at all: a proxy, a captive portal, a wrong URL …
+            snippet = " ".join(data[:120].decode("utf-8", "replace").split())[:80]
+            text = f"HTTP {status} {reason}".rstrip() + (f", not a KMS answer: {snippet!r}" if snippet else "")
+            return CallError(text, retryable=answer_retryable("", status), where=where)
+        code = str(doc.get("__type") or headers.get("x-amzn-ErrorType") or "")
+        code = code.split(":")[0].rsplit("#", 1)[-1] or f"HTTP{status}"
+        message = str(doc.get("message") or doc.get("Message") or "")
+        return CallError(answer_reason(code, message), retryable=answer_retryable(code, status),
+                         where=where)
+
+    def _send(self, body: bytes, headers: list[tuple[str, str]]
+              ) -> tuple[int, str, http.client.HTTPMessage, bytes]:
+        """One POST; a dead kept-alive connection is replaced once, transparently."""
+        conn, reused = self._connection()
+        try:
+            try:
+                return self._exchange(conn, body, headers)
+            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                if not reused:
+                    raise
+                conn.close()
+                conn, _ = self._connection(fresh=True)
+                return self._exchange(conn, body, headers)
+        except TimeoutError:
+            conn.close()
+            raise CallError(f"timed out after {self.timeout:g}s ({self.plan.url})",
+                            unreachable=True) from None
+        except (OSError, http.client.HTTPException) as exc:
+            conn.close()
+            raise self._transport_error(exc) from None
+
+    def _exchange(self, conn: http.client.HTTPConnection, body: bytes,
+                  headers: list[tuple[str, str]]) -> tuple[int, str, http.client.HTTPMessage, bytes]:
+        conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
+        for name, value in headers:
+            conn.putheader(name, value)
+        conn.putheader("Content-Length", str(len(body)))
+        conn.endheaders(body)
+        resp = conn.getresponse()
+        data = resp.read()
+        if resp.will_close:
+            conn.close()
+        else:
+            with self._lock:
+                self._idle.append(conn)
+        return resp.status, resp.reason, resp.headers, data
+
+    def _connection(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+        if not fresh:
+            with self._lock:
+                if self._idle:
+                    return self._idle.pop(), True
+        p = self.plan
+        if p.scheme == "https":
+            return http.client.HTTPSConnection(p.host, p.port, timeout=self.timeout,
+                                               context=_ssl_context()), False
+        return http.client.HTTPConnection(p.host, p.port, timeout=self.timeout), False
+
+    def _transport_error(self, exc: BaseException) -> CallError:
+        import ssl  # only reached on failure; https already imported it
+        if isinstance(exc, ssl.SSLError):  # bad certificate, TLS mismatch: waiting will not help
+            detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
+            return CallError(f"TLS error with {self.plan.url}: {detail}")
+        if isinstance(exc, socket.gaierror):
+            return CallError(f"could not connect to {self.plan.url} (host not found)",
+                             retryable=True, unreachable=True)
+        return CallError(f"could not connect to {self.plan.url} ({type(exc).__name__})",
+                         retryable=True, unreachable=True)
+
+
+def _host(plan: Plan) -> str:
+    return host_header(plan.scheme, plan.host, plan.port)
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _json_object(data: bytes) -> dict[str, Any] | None:
+    try:
+        doc = json.loads(data) if data else {}
+    except ValueError:
+        return None
+    return doc if isinstance(doc, dict) else None
