@@ -148,7 +148,6 @@ def test_plain_cases_take_the_fast_path_exactly_as_botocore(files, extra, profil
     ({**ENV_KEYS, "AWS_DEFAULT_PROFILE": "cfg"}, "", "us-east-1", "", None, "AWS_DEFAULT_PROFILE"),
     ({**ENV_KEYS, "HTTPS_PROXY": "http://proxy:3128"}, "", "us-east-1", "", None, "HTTPS_PROXY"),
     ({**ENV_KEYS, "https_proxy": "http://proxy:3128"}, "", "us-east-1", "", None, "https_proxy"),
-    ({**ENV_KEYS, "AWS_CA_BUNDLE": "/etc/ca.pem"}, "", "us-east-1", "", None, "AWS_CA_BUNDLE"),
     (ENV_KEYS, "", "us-iso-east-1", "", None, "partition"),
     (ENV_KEYS, "", "eusc-de-east-1", "", None, "partition"),
     ({**ENV_KEYS, "AWS_ENDPOINT_URL": "http://h:1/prefix"}, "", "us-east-1", "", None, "plain"),
@@ -158,6 +157,16 @@ def test_plain_cases_take_the_fast_path_exactly_as_botocore(files, extra, profil
 def test_everything_else_falls_back(files, extra, profile, region, role, endpoint, why):
     got, reason = plan(region, profile, role, endpoint, {**files, **extra})
     assert got is None and why in reason, reason
+
+
+def test_ca_bundle_is_honoured_not_a_reason_to_fall_back(files):
+    got, why = plan("us-east-1", "", "", None, {**files, **ENV_KEYS, "AWS_CA_BUNDLE": "/etc/ca.pem"})
+    assert got is not None and got.ca_bundle == "/etc/ca.pem", why
+    assert plan("us-east-1", "", "", None, {**files, **ENV_KEYS})[0].ca_bundle is None
+    with_config = Path(files["AWS_CONFIG_FILE"])
+    with_config.write_text(with_config.read_text().replace("output = json", "ca_bundle = /x.pem"))
+    got, why = plan("us-east-1", "", "", None, {**files, **ENV_KEYS})
+    assert got is None and "ca_bundle" in why
 
 
 def test_no_credentials_anywhere_falls_back(tmp_path):

@@ -27,7 +27,8 @@ Endpoints, in botocore's order: the ``SECRETSCTL_KMS_ENDPOINT_<REGION>``
 override (boto3's ``endpoint_url``), ``AWS_ENDPOINT_URL_KMS``,
 ``AWS_ENDPOINT_URL``, else ``https://kms.<region>.<partition suffix>`` for the
 aws, aws-cn and aws-us-gov partitions (other partitions, FIPS and dual-stack
-go to boto3).
+go to boto3).  TLS trusts ``AWS_CA_BUNDLE`` when set, as botocore does (a
+``ca_bundle`` in the profile goes to boto3).
 
 Everything is read from the injected environment (``KeyEnv.environ``, which
 the CLI fills from the process environment).
@@ -55,8 +56,7 @@ SAFE_PROFILE_KEYS = frozenset({
 FALLBACK_VARS = (
     "AWS_DEFAULT_PROFILE",  # outranks AWS_PROFILE in botocore, even when empty
     "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CREDENTIAL_EXPIRATION", "AWS_CA_BUNDLE",
-    "AWS_DATA_PATH", "AWS_SIGV4A_SIGNING_REGION_SET", "AWS_AUTH_SCHEME_PREFERENCE")
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CREDENTIAL_EXPIRATION", "AWS_DATA_PATH", "AWS_SIGV4A_SIGNING_REGION_SET", "AWS_AUTH_SCHEME_PREFERENCE")
 # botocore's partitions.json: region pattern -> DNS suffix (the KMS rule is kms.{region}.{suffix}).
 _PARTITIONS = (
     (re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$"), "amazonaws.com"),
@@ -74,6 +74,7 @@ class Plan(NamedTuple):
     host: str
     port: int | None
     url: str  # for messages ("from https://kms.eu-west-1.amazonaws.com")
+    ca_bundle: str | None = None  # AWS_CA_BUNDLE (botocore's ``verify``); None: botocore's default
 
 
 class _Fallback(Exception):
@@ -101,7 +102,7 @@ def _plan(region: str, profile: str, role: str, endpoint: str | None,
         or _standard_endpoint(region)
     if not _REGION.match(region):
         raise _Fallback(f"unusual region {region!r}")
-    return Plan(creds, *_split_url(url), url.rstrip("/"))
+    return Plan(creds, *_split_url(url), url.rstrip("/"), environ.get("AWS_CA_BUNDLE") or None)
 
 
 def _check_environment(environ: Mapping[str, str]) -> None:
@@ -195,14 +196,24 @@ def _standard_endpoint(region: str) -> str:
 
 
 def _split_url(url: str) -> tuple[str, str, int | None]:
-    """(scheme, host, port) of a bare ``http(s)://host[:port][/]`` endpoint."""
-    from urllib.parse import urlsplit  # http.client imports it anyway
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
-        raise _Fallback(f"endpoint {url!r} is not a plain URL") from None
-    if (parts.scheme not in ("http", "https") or not parts.hostname or parts.username
-            or parts.password or parts.path not in ("", "/") or parts.query or parts.fragment):
+    """(scheme, host, port) of a bare ``http(s)://host[:port][/]`` endpoint.
+
+    Parsed by hand (``urllib.parse`` costs more to import than this); anything
+    with user info, a path, a query or a non-ASCII host goes to boto3.
+    """
+    scheme, sep, rest = url.partition("://")
+    rest = rest[:-1] if rest.endswith("/") else rest
+    bad = (not sep or scheme not in ("http", "https") or not rest or not rest.isascii()
+           or any(c in rest for c in "/?#@ \t\\"))
+    host, port_text = rest, ""
+    if not bad and rest.startswith("["):  # IPv6 literal
+        end = rest.find("]")
+        host, tail = rest[:end + 1], rest[end + 1:]
+        bad = end < 0 or (tail != "" and not tail.startswith(":"))
+        port_text = tail[1:]
+    elif not bad and ":" in rest:
+        host, _, port_text = rest.partition(":")
+    port = int(port_text) if port_text.isdigit() and 0 < int(port_text) < 65536 else None
+    if bad or not host or (port_text and port is None):
         raise _Fallback(f"endpoint {url!r} is not a plain http(s)://host[:port] URL")
-    return parts.scheme, parts.hostname, port
+    return scheme, host.lower(), port

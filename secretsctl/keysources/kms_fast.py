@@ -8,20 +8,22 @@ that :func:`.awsplain.plan` resolved, and has the method names and result
 shapes of the boto3 client so :func:`.kms_client.call` drives both alike.
 
 * Timeout: one connect/read timeout per call, as boto3's Config sets.
-* TLS: the CA bundle botocore would use (certifi's, else botocore's own
-  ``cacert.pem``; the system store only when neither is installed).
+* TLS: the CA bundle botocore would use (``AWS_CA_BUNDLE``, else certifi's,
+  else botocore's own ``cacert.pem``; the system store only when none is
+  there).
 * Failures become :class:`.kms_errors.CallError`: what came back (AWS's
   error code and cause, or the HTTP status and the start of a non-KMS
   body, or the transport error) and from where; retries are the caller's.
 * Connections are kept alive and reused (rotate works on many files in
   threads); a reused connection the server already closed is replaced once
   without counting as an attempt.
+* HTTP itself is :mod:`.httpwire` (not ``http.client``: its import costs
+  more than everything else a KMS call adds).
 """
 from __future__ import annotations
 
 import base64
 import binascii
-import http.client
 import json
 import socket
 import sys
@@ -31,6 +33,7 @@ from typing import Any
 
 from .. import __version__
 from .awsplain import Plan
+from .httpwire import Connection, ProtocolError, Response
 from .kms_errors import CallError, answer_reason, answer_retryable
 from .sigv4 import host_header, sign_headers
 
@@ -38,7 +41,7 @@ __all__ = ["FastKmsClient", "ca_file"]
 
 _JSON = "application/x-amz-json-1.1"
 _USER_AGENT = f"secretsctl/{__version__} python/{sys.version_info[0]}.{sys.version_info[1]} kms-fastpath"
-_SSL_CONTEXT: Any = None
+_SSL_CONTEXTS: dict[str | None, Any] = {}
 _SSL_LOCK = threading.Lock()
 
 
@@ -59,13 +62,19 @@ def ca_file() -> str | None:
     return None
 
 
-def _ssl_context() -> Any:
-    global _SSL_CONTEXT
+def _ssl_context(bundle: str | None) -> Any:
+    """A verifying TLS context trusting ``bundle`` (file or directory, as urllib3 takes
+    botocore's ``verify``), else botocore's default bundle; one per bundle per process."""
     with _SSL_LOCK:
-        if _SSL_CONTEXT is None:
+        if bundle not in _SSL_CONTEXTS:
+            import os
             import ssl
-            _SSL_CONTEXT = ssl.create_default_context(cafile=ca_file())
-        return _SSL_CONTEXT
+            if bundle and os.path.isdir(bundle):
+                ctx = ssl.create_default_context(capath=bundle)
+            else:
+                ctx = ssl.create_default_context(cafile=bundle or ca_file())
+            _SSL_CONTEXTS[bundle] = ctx
+        return _SSL_CONTEXTS[bundle]
 
 
 class FastKmsClient:
@@ -77,7 +86,7 @@ class FastKmsClient:
         self.plan = plan
         self.region = region
         self.timeout = timeout
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[Connection] = []
         self._lock = threading.Lock()
 
     def encrypt(self, *, KeyId: str, Plaintext: bytes,  # noqa: N803 - boto3's names
@@ -113,82 +122,68 @@ class FastKmsClient:
                 ("Content-Type", _JSON), ("X-Amz-Target", f"TrentService.{op}"),
                 ("User-Agent", _USER_AGENT)],
             body, self.plan.creds, self.region, "kms", time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()))
-        status, reason, resp_headers, data = self._send(body, headers)
-        doc = _json_object(data)
-        if status == 200 and doc is not None:
+        resp = self._send(body, headers)
+        doc = _json_object(resp.body)
+        if resp.status == 200 and doc is not None:
             return doc
-        raise self._answer_error(status, reason, resp_headers, data, doc)
+        raise self._answer_error(resp, doc)
 
-    def _answer_error(self, status: int, reason: str, headers: http.client.HTTPMessage,
-                      data: bytes, doc: dict[str, Any] | None) -> CallError:
-        where = self.plan.url
+    def _answer_error(self, resp: Response, doc: dict[str, Any] | None) -> CallError:
+        where, status = self.plan.url, resp.status
         if doc is None:  # not a KMS answer at all: a proxy, a captive portal, a wrong URL …
-            snippet = " ".join(data[:120].decode("utf-8", "replace").split())[:80]
-            text = f"HTTP {status} {reason}".rstrip() + (f", not a KMS answer: {snippet!r}" if snippet else "")
+            snippet = " ".join(resp.body[:120].decode("utf-8", "replace").split())[:80]
+            text = f"HTTP {status} {resp.reason}".rstrip()
+            text += f", not a KMS answer: {snippet!r}" if snippet else ""
             return CallError(text, retryable=answer_retryable("", status), where=where)
-        code = str(doc.get("__type") or headers.get("x-amzn-ErrorType") or "")
+        code = str(doc.get("__type") or resp.headers.get("x-amzn-errortype") or "")
         code = code.split(":")[0].rsplit("#", 1)[-1] or f"HTTP{status}"
         message = str(doc.get("message") or doc.get("Message") or "")
         return CallError(answer_reason(code, message), retryable=answer_retryable(code, status),
                          where=where)
 
-    def _send(self, body: bytes, headers: list[tuple[str, str]]
-              ) -> tuple[int, str, http.client.HTTPMessage, bytes]:
+    def _send(self, body: bytes, headers: list[tuple[str, str]]) -> Response:
         """One POST; a dead kept-alive connection is replaced once, transparently."""
         conn, reused = self._connection()
         try:
             try:
-                return self._exchange(conn, body, headers)
-            except (http.client.RemoteDisconnected, BrokenPipeError, ConnectionResetError):
+                resp = conn.post("/", headers, body)
+            except ConnectionError:
                 if not reused:
                     raise
-                conn.close()
+                conn.close()  # the server closed it while it sat idle
                 conn, _ = self._connection(fresh=True)
-                return self._exchange(conn, body, headers)
+                resp = conn.post("/", headers, body)
         except TimeoutError:
             conn.close()
             raise CallError(f"timed out after {self.timeout:g}s ({self.plan.url})",
                             unreachable=True) from None
-        except (OSError, http.client.HTTPException) as exc:
+        except OSError as exc:
             conn.close()
             raise self._transport_error(exc) from None
-
-    def _exchange(self, conn: http.client.HTTPConnection, body: bytes,
-                  headers: list[tuple[str, str]]) -> tuple[int, str, http.client.HTTPMessage, bytes]:
-        conn.putrequest("POST", "/", skip_host=True, skip_accept_encoding=True)
-        for name, value in headers:
-            conn.putheader(name, value)
-        conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-        resp = conn.getresponse()
-        data = resp.read()
-        if resp.will_close:
-            conn.close()
-        else:
+        if not resp.will_close:
             with self._lock:
                 self._idle.append(conn)
-        return resp.status, resp.reason, resp.headers, data
+        return resp
 
-    def _connection(self, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+    def _connection(self, fresh: bool = False) -> tuple[Connection, bool]:
         if not fresh:
             with self._lock:
                 if self._idle:
                     return self._idle.pop(), True
         p = self.plan
-        if p.scheme == "https":
-            return http.client.HTTPSConnection(p.host, p.port, timeout=self.timeout,
-                                               context=_ssl_context()), False
-        return http.client.HTTPConnection(p.host, p.port, timeout=self.timeout), False
+        return Connection(p.scheme, p.host, p.port, self.timeout,
+                          lambda: _ssl_context(p.ca_bundle)), False
 
     def _transport_error(self, exc: BaseException) -> CallError:
-        import ssl  # only reached on failure; https already imported it
-        if isinstance(exc, ssl.SSLError):  # bad certificate, TLS mismatch: waiting will not help
+        ssl = sys.modules.get("ssl")  # imported only if the endpoint is https
+        if ssl is not None and isinstance(exc, ssl.SSLError):  # bad certificate, TLS mismatch: waiting will not help
             detail = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or exc
             return CallError(f"TLS error with {self.plan.url}: {detail}")
         if isinstance(exc, socket.gaierror):
             return CallError(f"could not connect to {self.plan.url} (host not found)",
                              retryable=True, unreachable=True)
-        return CallError(f"could not connect to {self.plan.url} ({type(exc).__name__})",
+        detail = str(exc) if isinstance(exc, ProtocolError) else type(exc).__name__
+        return CallError(f"could not connect to {self.plan.url} ({detail})",
                          retryable=True, unreachable=True)
 
 

@@ -58,7 +58,7 @@ def quote(text: str, safe: str = "") -> str:
 def host_header(scheme: str, host: str, port: int | None) -> str:
     """The ``Host`` value an HTTP client sends: lower-case, default port dropped, IPv6 bracketed."""
     host = host.lower()
-    if ":" in host and not host.startswith("["):
+    if ":" in host and not host.startswith("["):  # a bare IPv6 literal
         host = f"[{host}]"
     if port is not None and port != _DEFAULT_PORTS.get(scheme):
         host = f"{host}:{port}"
