@@ -23,18 +23,9 @@ import pytest
 from ruamel.yaml import YAML
 
 from keyops_helpers import ok
-from kms_helpers import CountingProxy
+from kms_helpers import DECRYPT, ENCRYPT
 
 PLAIN = b"db:\n    user: admin\n    password: hunter2\napi_key: s3cr3t\n"
-DECRYPT = "TrentService.Decrypt"
-ENCRYPT = "TrentService.Encrypt"
-
-
-@pytest.fixture
-def proxy(moto_url: str):
-    p = CountingProxy(moto_url)
-    yield p
-    p.close()
 
 
 def traced(args: list[str], env: dict[str, str], cwd: Path | None = None) -> tuple[bytes, set[str]]:

@@ -92,22 +92,25 @@ class FastKmsClient:
     def encrypt(self, *, KeyId: str, Plaintext: bytes,  # noqa: N803 - boto3's names
                 EncryptionContext: dict[str, str] | None = None) -> dict[str, Any]:
         """KMS Encrypt; ``{"CiphertextBlob": bytes, "KeyId": …}``."""
-        payload: dict[str, Any] = {"KeyId": KeyId, "Plaintext": _b64(Plaintext)}
-        if EncryptionContext:
-            payload["EncryptionContext"] = EncryptionContext
-        out = self._call("Encrypt", payload)
-        return {"CiphertextBlob": self._blob(out, "CiphertextBlob"), "KeyId": out.get("KeyId")}
+        return self._blob_op("Encrypt", KeyId, ("Plaintext", Plaintext), "CiphertextBlob",
+                             EncryptionContext)
 
     def decrypt(self, *, KeyId: str, CiphertextBlob: bytes,  # noqa: N803 - boto3's names
                 EncryptionContext: dict[str, str] | None = None) -> dict[str, Any]:
         """KMS Decrypt; ``{"Plaintext": bytes, "KeyId": …}``."""
-        payload: dict[str, Any] = {"KeyId": KeyId, "CiphertextBlob": _b64(CiphertextBlob)}
-        if EncryptionContext:
-            payload["EncryptionContext"] = EncryptionContext
-        out = self._call("Decrypt", payload)
-        return {"Plaintext": self._blob(out, "Plaintext"), "KeyId": out.get("KeyId")}
+        return self._blob_op("Decrypt", KeyId, ("CiphertextBlob", CiphertextBlob), "Plaintext",
+                             EncryptionContext)
 
     # -------------------------------------------------------------- internals
+
+    def _blob_op(self, op: str, key_id: str, blob_in: tuple[str, bytes], field_out: str,
+                 context: dict[str, str] | None) -> dict[str, Any]:
+        """One call whose input and output are a blob each (base64 in KMS's JSON protocol)."""
+        payload: dict[str, Any] = {"KeyId": key_id, blob_in[0]: _b64(blob_in[1])}
+        if context:
+            payload["EncryptionContext"] = context
+        out = self._call(op, payload)
+        return {field_out: self._blob(out, field_out), "KeyId": out.get("KeyId")}
 
     def _blob(self, out: dict[str, Any], field: str) -> bytes:
         try:
