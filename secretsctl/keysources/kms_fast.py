@@ -133,6 +133,8 @@ class FastKmsClient:
 
     def _answer_error(self, resp: Response, doc: dict[str, Any] | None) -> CallError:
         where, status = self.plan.url, resp.status
+        if doc is None:
+            doc = _xml_error(resp.body)  # AWS's XML error shape (front ends, emulators)
         if doc is None:  # not a KMS answer at all: a proxy, a captive portal, a wrong URL …
             snippet = " ".join(resp.body[:120].decode("utf-8", "replace").split())[:80]
             text = f"HTTP {status} {resp.reason}".rstrip()
@@ -196,6 +198,19 @@ def _host(plan: Plan) -> str:
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
+
+
+def _xml_error(data: bytes) -> dict[str, Any] | None:
+    """``{"__type": Code, "message": Message}`` of an ``<ErrorResponse>`` body, if it is one."""
+    if b"<Error>" not in data[:4096]:
+        return None
+    import re  # already loaded by the CLI; only needed on this rare path
+    code = re.search(rb"<Code>([^<]{1,128})</Code>", data)
+    message = re.search(rb"<Message>([^<]{0,512})</Message>", data)
+    if code is None:
+        return None
+    return {"__type": code.group(1).decode("utf-8", "replace"),
+            "message": message.group(1).decode("utf-8", "replace") if message else ""}
 
 
 def _json_object(data: bytes) -> dict[str, Any] | None:
