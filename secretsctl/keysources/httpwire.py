@@ -76,7 +76,8 @@ class Connection:
 
     def _open(self) -> None:
         host = self.host.strip("[]")  # an IPv6 literal without its URL brackets
-        sock = socket.create_connection((host, self.port), self.timeout)
+        # An ASCII host as bytes: getaddrinfo then skips the "idna" codec's import.
+        sock = socket.create_connection((host.encode("ascii"), self.port), self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.scheme == "https":

@@ -50,6 +50,7 @@ _CLIENTS = "kms.clients"
 _LOCKS = "kms.locks"
 _DOWN = "kms.unreachable"
 _LOCK = "kms.lock"
+_FALLBACK = "kms.fallback_reasons"  # spec -> why boto3 was used ("" = the fast path)
 
 
 def session_name(hostname: str | None = None) -> str:
@@ -98,7 +99,9 @@ class ClientSpec:
 def make_client(spec: ClientSpec, env: KeyEnv) -> Any:
     """The fast client when :func:`.awsplain.plan` allows it, else :func:`make_boto_client`."""
     from .awsplain import plan
-    fast, _why = plan(spec.region, spec.profile, spec.role, spec.endpoint, env.environ)
+    fast, why = plan(spec.region, spec.profile, spec.role, spec.endpoint, env.environ)
+    with env.cache.setdefault(_LOCK, threading.Lock()):  # why boto3: for diagnosis and tests
+        env.cache.setdefault(_FALLBACK, {})[spec] = why
     if fast is not None:
         from .kms_fast import FastKmsClient
         return FastKmsClient(fast, spec.region, spec.timeout)
