@@ -18,8 +18,7 @@ from typing import Any, Callable
 
 import pytest
 
-from conftest import FIXTURES
-from gpg_fixtures import kill_agent
+from conftest import FIXTURES, gnupg_with
 from kms_helpers import aws_client
 from sops_functional_cases import CASES, NOT_RUN, Case, Res, Run
 
@@ -30,12 +29,7 @@ BUCKET, PREFIX = "sops-publish-functional-tests", "functional-test/"
 @pytest.fixture(scope="session")
 def functional_gnupg(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A GNUPGHOME with the suite's own key file imported (upstream CI's first step)."""
-    home = tmp_path_factory.mktemp("functional-gnupg")
-    os.chmod(home, 0o700)
-    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import",
-                    str(DATA / "sops_functional_tests_key.asc")], check=True, capture_output=True)
-    yield str(home)
-    kill_agent(home)
+    yield from gnupg_with(tmp_path_factory, "functional-gnupg", DATA / "sops_functional_tests_key.asc")
 
 
 @pytest.fixture(params=["sops", "shim"])
@@ -155,6 +149,7 @@ def execute(ctx: Env, step: Run, sops: str) -> None:
     res = subprocess.run([sops, *args], input=stdin, capture_output=True, cwd=ctx.cwd,
                          env=ctx.env, timeout=120)
     for kind, *params in step.checks:
+        params = [ctx.expand(p) if isinstance(p, str) else p for p in params]
         try:
             CHECKS[kind](ctx, res, *params)
         except AssertionError as exc:
