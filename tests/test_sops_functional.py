@@ -20,7 +20,7 @@ import pytest
 
 from conftest import FIXTURES, gnupg_with
 from kms_helpers import aws_client
-from sops_functional_cases import CASES, NOT_RUN, Case, Res, Run
+from sops_functional_cases import CASES, NOT_RUN, UPSTREAM_TESTS, Case, Res, Run
 
 DATA = FIXTURES / "sops-functional"
 BUCKET, PREFIX = "sops-publish-functional-tests", "functional-test/"
@@ -167,6 +167,7 @@ def s3_bucket(moto_url: str) -> Any:
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_upstream_case(case: Case, sops_dir: Path, base_env: dict[str, str], functional_gnupg: str,
                        tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """Run one upstream test's command lines and assertions with ``sops_dir``'s sops."""
     env = {**base_env, "GNUPGHOME": functional_gnupg}
     tokens: dict[str, str] = {}
     if "kms" in case.needs or "s3" in case.needs:
@@ -188,8 +189,9 @@ def test_upstream_case(case: Case, sops_dir: Path, base_env: dict[str, str], fun
         assert json.loads(body)["sops"]["pgp"], body
 
 
-def test_not_run_cases_are_not_in_the_table() -> None:
-    """Every upstream test is either a case or has a reason not to run here, never both."""
+def test_every_upstream_test_is_a_case_or_has_a_reason() -> None:
+    """Each upstream test is a case (decrypt_format: one per file) or in NOT_RUN, never both."""
     names = [c.name for c in CASES]
-    assert len(names) == len(set(names))
-    assert not set(NOT_RUN) & set(names)
+    assert len(names) == len(set(names)) and not set(NOT_RUN) & set(names)
+    covered = {n.split("_format_")[0] + "_format" if n.startswith("decrypt_format_") else n for n in names}
+    assert covered | set(NOT_RUN) == set(UPSTREAM_TESTS)
