@@ -177,9 +177,10 @@ def empty_group_error(config: SopsConfig, filename: str | None, group: int | Non
     sops 3.11 says only "Could not generate data key: [empty key group
     provided]" (exit 1); its text leads, then which rule is at fault.
     """
-    where = "has no keys" if group is None else f"has an empty key group (group {group + 1})"
-    return ConfigError(f"Could not generate data key: [empty key group provided]: the creation "
-                       f"rule of {config.path} that matches this file {where}", file=filename)
+    rule = f"creation_rules[{config.rule_index(filename)}]"
+    where = "has no keys" if group is None else f"key_groups[{group}] has no keys"
+    return ConfigError(f"Could not generate data key: [empty key group provided]: {rule} matches "
+                       f"{filename or 'stdin'} but {where}", file=config.path)
 
 
 @nesting_guard

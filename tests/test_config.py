@@ -105,7 +105,7 @@ def test_key_groups_with_merge_and_dedup():
     ("  - key_groups:\n    - {}\n", "has no keys"),
     # sops refuses an empty group beside a full one; dropping it would turn
     # a 2-of-2 rule into a file that one group's key opens.
-    (f"  - key_groups:\n    - age: ['{age_recipient(1)}']\n    - {{}}\n", "empty key group (group 2)"),
+    (f"  - key_groups:\n    - age: ['{age_recipient(1)}']\n    - {{}}\n", "key_groups[1] has no keys"),
 ], ids=["no-keys", "zero-groups", "one-empty-group", "empty-beside-full"])
 def test_matching_rule_without_keys_says_so(tmp_path, cli, sops, rule, detail):
     (tmp_path / ".sops.yaml").write_text("creation_rules:\n" + rule)
