@@ -142,8 +142,8 @@ def _with_context(spec: KeySpec, context: str) -> KeySpec:
 
 def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
     """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
-    base = config.creation_for(filename) or CreationSettings()
-    merged = replace(base)
+    matched = config.creation_for(filename)
+    merged = replace(matched or CreationSettings())
     if options.key_groups is not None:
         merged.key_groups = options.key_groups
     if options.shamir_threshold is not None:
@@ -164,9 +164,23 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
     if not any(merged.key_groups):
+        if matched is not None and options.key_groups is None:
+            raise empty_group_error(config, filename)
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
     return merged
+
+
+def empty_group_error(config: SopsConfig, filename: str | None, group: int | None = None) -> ConfigError:
+    """A creation rule matched but gives no keys (or one of its groups has none).
+
+    sops 3.11 says only "Could not generate data key: [empty key group
+    provided]" (exit 1); its text leads, then which rule is at fault.
+    """
+    rule = f"creation_rules[{config.rule_index(filename)}]"
+    where = "has no keys" if group is None else f"key_groups[{group}] has no keys"
+    return ConfigError(f"Could not generate data key: [empty key group provided]: {rule} matches "
+                       f"{filename or 'stdin'} but {where}", file=config.path)
 
 
 @nesting_guard
@@ -194,6 +208,12 @@ def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | No
                  rt: Runtime) -> tuple[Metadata, bytes]:
     """Metadata and a fresh data key (wrapped for every master key) for a new file."""
     settings = creation_settings(options, config, filename)
+    for n, group in enumerate(settings.key_groups):
+        if not group:
+            # sops refuses to create a file with an empty group, even beside
+            # others: dropping it would quietly lower a k-of-n rule (updatekeys,
+            # by contrast, ignores empty groups as sops does).
+            raise empty_group_error(config, filename, n)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
     rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)
