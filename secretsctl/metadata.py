@@ -1,6 +1,6 @@
 """The ``sops`` metadata: in-memory form and its on-disk tree shape.
 
-On disk the metadata is a tree in the JSON-like shape of SOPS_FORMAT.md §7.1
+On disk the metadata is a tree in the JSON-like shape of docs/format.md §7.1
 (the stores place it; dotenv/INI flatten it).  This module converts between
 that shape and :class:`Metadata`, and knows sops's field order and omission
 rules.  Key entries are built through :mod:`secretsctl.keysources` only.
@@ -23,7 +23,7 @@ from .tree import Branch, Item
 SOPS_VERSION = "3.11.0"
 
 # Flat (single group) lists in Go struct order; `lastmodified`/`mac` sit
-# between `age` and `pgp` (SOPS_FORMAT.md §7.1, quirk 10).
+# between `age` and `pgp` (docs/format.md §7.1, quirk 10).
 _FLAT_BEFORE_MAC = ("kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age")
 _FLAT_AFTER_MAC = ("pgp",)
 # Inside `key_groups` entries: these are omitted when empty ...

@@ -1,4 +1,4 @@
-"""JSON store against the real sops binary (oracle) and the shared vectors."""
+"""JSON store against the real sops binary (oracle) and the known-answer vectors."""
 from __future__ import annotations
 
 import pytest

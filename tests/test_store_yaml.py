@@ -410,7 +410,7 @@ def test_emit_encrypted_every_document():
 
 
 def test_list_comments_stay_comment_lines():
-    # SOPS_FORMAT §16: an (encrypted) comment in a list is a comment line.
+    # docs/format.md §16: an (encrypted) comment in a list is a comment line.
     doc = Branch([Item("l", [Comment("ENC[AES256_GCM,data:x,type:comment]"), "a",
                              Comment(" end")])])
     assert YamlStore(2).emit_plain([doc]) == (

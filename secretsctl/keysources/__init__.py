@@ -25,7 +25,7 @@ __all__ = [
     "AgeKey", "PgpKey", "KmsKey", "OpaqueKey", "KeyEnv", "MasterKey",
 ]
 
-# Order of the lists inside one key group (SOPS_FORMAT.md §7.2); decryption
+# Order of the lists inside one key group (docs/format.md §7.2); decryption
 # attempts use this order after the priority sort of §8.6.
 KEY_TYPE_ORDER_IN_GROUP: list[str] = ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp", "age"]
 

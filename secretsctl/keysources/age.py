@@ -1,6 +1,6 @@
 """age master keys (X25519 and SSH recipients) through pyrage.
 
-Entry shape (SOPS_FORMAT.md §7.1): ``recipient``, ``enc`` — age entries have
+Entry shape (docs/format.md §7.1): ``recipient``, ``enc`` — age entries have
 no ``created_at``.  ``enc`` is an ASCII-armored age file ending in a newline,
 which is exactly what ``pyrage.encrypt(..., armored=True)`` produces.
 

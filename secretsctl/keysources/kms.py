@@ -1,6 +1,6 @@
 """AWS KMS master keys through boto3.
 
-Entry shape (SOPS_FORMAT.md §7.1): ``arn``, ``role`` (omitted when empty),
+Entry shape (docs/format.md §7.1): ``arn``, ``role`` (omitted when empty),
 ``context`` (omitted when empty, keys sorted), ``created_at``, ``enc``
 (standard base64 of the KMS ``CiphertextBlob``), ``aws_profile`` (always
 written, ``""`` for the default credential chain).

@@ -14,7 +14,7 @@ from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch
 from .base import KeyEnv
 
-# Fields that name the key, per metadata list (SOPS_FORMAT.md §7.1).
+# Fields that name the key, per metadata list (docs/format.md §7.1).
 _ID_FIELDS: dict[str, tuple[str, ...]] = {
     "kms": ("arn",),
     "gcp_kms": ("resource_id",),

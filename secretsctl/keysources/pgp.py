@@ -1,6 +1,6 @@
 """PGP master keys through the real ``gpg`` (python-gnupg).
 
-Entry shape (SOPS_FORMAT.md §7.1): ``created_at``, ``enc``, ``fp``.  ``enc``
+Entry shape (docs/format.md §7.1): ``created_at``, ``enc``, ``fp``.  ``enc``
 is gpg's ASCII armor with surrounding whitespace trimmed — no final newline,
 hence the ``|-`` literal block sops writes in YAML.
 

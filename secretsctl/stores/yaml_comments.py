@@ -1,4 +1,4 @@
-"""Comment discovery and attribution for the YAML loader (SOPS_FORMAT.md §9.1.1).
+"""Comment discovery and attribution for the YAML loader (docs/format.md §9.1.1).
 
 go-yaml attaches comments to nodes as head/line/foot comments and sops turns
 them into comment items; the rules here reproduce where they end up, as

@@ -1,6 +1,6 @@
 """Tree -> YAML text, byte-compatible with what sops (go-yaml v3) writes.
 
-Layout follows SOPS_FORMAT.md §9.1.2 (indent ``I``, sequences indented
+Layout follows docs/format.md §9.1.2 (indent ``I``, sequences indented
 under their key, mappings inside sequences at ``dash + 2``), scalar styles
 §9.1.3 (go-yaml's analyse-then-downgrade: plain -> single -> double, literal
 blocks for multi-line text) and comments §9.1.4.  Generic emitters
@@ -331,7 +331,7 @@ class Emitter:
         """Emit the elements of a non-empty sequence with dashes at ``dash``."""
         for elem in seq:
             if isinstance(elem, Comment):
-                # Comments inside lists stay comment lines (SOPS_FORMAT §16).
+                # Comments inside lists stay comment lines (docs/format.md §16).
                 self._comment(dash, elem)
                 continue
             if isinstance(elem, (Branch, list)) and _has_values(elem):

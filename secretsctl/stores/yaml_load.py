@@ -1,7 +1,7 @@
 """YAML bytes -> document trees, resolving types the way sops (go-yaml v3) does.
 
 ruamel.yaml is used only as a tokenizer/parser (events with positions); the
-composition, type resolution (SOPS_FORMAT.md §3.4) and comment attribution
+composition, type resolution (docs/format.md §3.4) and comment attribution
 (§9.1.1) are ours, because both of ruamel's loaders resolve YAML 1.2 types
 and attach comments differently from go-yaml.
 """
