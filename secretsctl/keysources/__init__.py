@@ -43,7 +43,7 @@ def _opaque(type_id: str) -> type:
                                                     "from_tree": classmethod(from_tree)})
 
 
-REGISTRY: dict[str, type] = {"age": AgeKey, "pgp": PgpKey}
+REGISTRY: dict[str, Any] = {"age": AgeKey, "pgp": PgpKey}
 REGISTRY.update({t: _opaque(t) for t in OPAQUE_TYPES})
 
 

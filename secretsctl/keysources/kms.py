@@ -121,7 +121,7 @@ class KmsKey:
         self.sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_tree(cls, entry: Branch) -> "KmsKey":
+    def from_tree(cls, entry: Branch) -> KmsKey:
         """Build from a metadata entry or a ``.sops.yaml`` key_groups mapping.
 
         Never validates the ARN here: a file must stay readable (and
@@ -138,7 +138,7 @@ class KmsKey:
 
     @classmethod
     def from_string(cls, text: str, *, aws_profile: str = "",
-                    context: str | Mapping[str, str] | None = None, **_: Any) -> list["KmsKey"]:
+                    context: str | Mapping[str, str] | None = None, **_: Any) -> list[KmsKey]:
         """Keys from ``--kms``/``SOPS_KMS_ARN``/``.sops.yaml``: ``ARN[+ROLE],…``."""
         ctx = parse_context(context)
         keys = []

@@ -327,7 +327,7 @@ class Emitter:
             return self._binary(v, block_col)
         return scalar_text(v), []
 
-    def sequence(self, seq: list, dash: int) -> None:
+    def sequence(self, seq: list[Any], dash: int) -> None:
         """Emit the elements of a non-empty sequence with dashes at ``dash``."""
         for elem in seq:
             if isinstance(elem, Comment):
@@ -340,12 +340,12 @@ class Emitter:
             if isinstance(elem, (Branch, list)):
                 for c in elem:
                     self._comment(dash, c)
-                text, block = ("{}" if isinstance(elem, Branch) else "[]"), []
+                text, block = ("{}" if isinstance(elem, Branch) else "[]"), list[str]()
             else:
                 text, block = self._value(elem, dash + 2, dash)
             self._add(" " * dash + "- " + text, block)
 
-    def _nested(self, elem: list, dash: int) -> None:
+    def _nested(self, elem: list[Any], dash: int) -> None:
         """A collection inside a sequence starts on the dash line."""
         # Leading comments of the element are written at the dash column,
         # above the dash, as sops does for a mapping's head comments.
@@ -382,7 +382,7 @@ class Emitter:
                        for line in self.lines)
 
 
-def _has_values(coll: list) -> bool:
+def _has_values(coll: list[Any]) -> bool:
     return any(not isinstance(e, Comment) for e in coll)
 
 

@@ -39,7 +39,7 @@ _DOT_FLOAT = re.compile(r"\.[0-9_]*[0-9][0-9_]*(?:[eE][-+]?[0-9][0-9_]*)?")
 # carry its own sign (`0b-1` is -1).
 _PREFIX_SIGNED = re.compile(r"0([bo])([-+]?)([0-9]+)")
 _BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_OLD_BOOLS = frozenset("y Y yes Yes YES on On ON n N no No NO off Off OFF".split())
+_OLD_BOOLS = frozenset(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"])  # noqa: E501
 
 # go-yaml's allowedTimestampFormats as regexes (Go's non-padded layout
 # fields accept one or two digits; the fraction separator may be `,`).
@@ -80,7 +80,7 @@ def canonical_timestamp(text: str) -> Timestamp | None:
     return None
 
 
-def _format_ts(parts: tuple, zone: str) -> Timestamp | None:
+def _format_ts(parts: tuple[Any, ...], zone: str) -> Timestamp | None:
     y, mo, d, h, mi, s = (int(p) for p in parts[:6])
     frac = parts[6] or ""
     # time.Parse range checks: an invalid date is simply not a timestamp.
