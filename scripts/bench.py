@@ -107,7 +107,8 @@ def main() -> None:
             ta = timed(lambda: api.emit_plain(api.decrypt_data(data, filename=name, runtime=rt)), args.runs)
             tb = timed(lambda: run([sops, "decrypt", str(enc)], env), args.runs)
             rows.append((f"decrypt {name} (library vs sops CLI)", ta, tb))
-    print(f"{'case':44} {'secretsctl':>11} {'sops':>9} {'ratio':>7}   (median of {args.runs}; ratio = sops/secretsctl, >1 means we are faster)")
+    print(f"{'case':44} {'secretsctl':>11} {'sops':>9} {'ratio':>7}   "
+          f"(median of {args.runs}; ratio = sops/secretsctl, >1 means we are faster)")
     for name, ta, tb in rows:
         print(f"{name:44} {ta * 1000:9.1f}ms {tb * 1000:7.1f}ms {tb / ta:7.2f}")
     if args.kms_decrypt_runs:

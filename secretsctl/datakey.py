@@ -3,7 +3,7 @@
 One key group: every master key wraps the full 32-byte data key and any one
 of them suffices.  Two or more groups: the data key is Shamir-split, one
 33-byte share per group, and each group's keys wrap that group's share
-(SOPS_FORMAT.md §8.1–8.2).  Recovery tries keys in the decryption order of
+(docs/format.md §8.1–8.2).  Recovery tries keys in the decryption order of
 §8.6 and, when not enough groups work, raises :class:`DataKeyUnavailable`
 (exit 128) with sops's per-group/per-key report — which never contains key
 material, only identifiers and the key sources' secret-free reasons.

@@ -1,4 +1,4 @@
-"""File-format detection and store construction (SOPS_FORMAT.md §12.4)."""
+"""File-format detection and store construction (docs/format.md §12.4)."""
 from __future__ import annotations
 
 import importlib

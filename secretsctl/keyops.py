@@ -14,7 +14,7 @@ Two kinds of change, with different guarantees:
   keeps its ``created_at``: the data key is as old as it was, and
   ``secretsctl keys`` reads its age from those stamps.
 * **Rotate** (:func:`rotate`): a new data key, every value re-encrypted with
-  the IVs it had before (SOPS_FORMAT.md §3.5; the key changes, so every
+  the IVs it had before (docs/format.md §3.5; the key changes, so every
   ciphertext changes), every master key wraps the new key, new
   ``lastmodified`` and MAC.  ``--add-*`` keys go to group 0 and ``--rm-*``
   keys are removed from every group, matched by type and identifier, as sops.

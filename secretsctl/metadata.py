@@ -1,6 +1,6 @@
 """The ``sops`` metadata: in-memory form and its on-disk tree shape.
 
-On disk the metadata is a tree in the JSON-like shape of SOPS_FORMAT.md §7.1
+On disk the metadata is a tree in the JSON-like shape of docs/format.md §7.1
 (the stores place it; dotenv/INI flatten it).  This module converts between
 that shape and :class:`Metadata`, and knows sops's field order and omission
 rules.  Key entries are built through :mod:`secretsctl.keysources` only.

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any
 
 from . import api
 from .fileio import read_file, write_if_unchanged
@@ -24,7 +24,7 @@ from .tree import Branch, Comment, Item, Timestamp, from_python
 __all__ = ["load", "loads", "edit", "PlainData"]
 
 #: What a sops document decrypts to: a mapping, or a list for a few JSON files.
-PlainData = Union[dict[str, Any], list[Any]]
+PlainData = dict[str, Any] | list[Any]
 
 
 def load(path: str, *, runtime: api.Runtime | None = None) -> PlainData:

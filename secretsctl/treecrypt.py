@@ -12,7 +12,7 @@ because the MAC is a hash over values in walk order:
   non-comment leaf (only the encrypted ones, after SHA-256("sops"), with
   ``mac_only_encrypted``), no separators, upper-case hex;
 * the MAC is stored encrypted with AAD = ``lastmodified`` re-formatted
-  without fraction (SOPS_FORMAT.md §5.4).
+  without fraction (docs/format.md §5.4).
 """
 from __future__ import annotations
 
@@ -128,7 +128,7 @@ class _Walk:
         if isinstance(node, Comment) and not cipher.is_encrypted(text):
             # A plain comment in an encrypted file (older sops, or added by
             # hand): sops keeps it; so do we.  A comment in ENC form that
-            # fails below is tampering and is refused (SOPS_FORMAT.md §16).
+            # fails below is tampering and is refused (docs/format.md §16).
             return node
         value, iv = cipher.decrypt(text, self.key, aad)
         # The MAC and the stash take the value re-encoded (sops hashes the

@@ -94,7 +94,7 @@ def test_bad_config(text, needle):
 
 def test_key_groups_with_merge_and_dedup():
     cfg = parse_config(
-        b"creation_rules:\n  - key_groups:\n    - age: ['a1,a2']\n      merge:\n        - age: [a1]\n          pgp: [F1]\n", None)
+        b"creation_rules:\n  - key_groups:\n    - age: ['a1,a2']\n      merge:\n        - age: [a1]\n          pgp: [F1]\n", None)  # noqa: E501
     settings = cfg.creation_for("x.yaml")
     assert [(k.type_id, k.spec) for k in settings.key_groups[0]] == [("age", "a1"), ("pgp", "F1"), ("age", "a2")]
 

@@ -194,7 +194,7 @@ def test_report_shape_and_structure():
     assert all(len(l) <= 8 + 60 for l in lines if l.startswith("    "))
     assert "  FPR1: FAILED" in lines and "    - | gpg exploded" in lines
     assert "  arn:k: FAILED" in lines
-    assert err.message.endswith(  # the trailer exactly as SOPS_FORMAT.md §12.9 shows it
+    assert err.message.endswith(  # the trailer exactly as docs/format.md §12.9 shows it
         "\n\nRecovery failed because no master key was able to decrypt the file. In\n"
         "order for SOPS to recover the file, at least one key has to be successful,\n"
         "but none were.")

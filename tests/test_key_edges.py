@@ -168,7 +168,7 @@ def test_rotate_to_stdout_names_a_corrupt_file(env, tmp_path, cli):
     f.write_bytes(encrypt_lib(PLAIN, "bad.yaml", env, [[api.KeySpec("age", age_recipient(1))]]) + b"x: [\n")
     for argv in (["rotate", str(f)], ["rotate", "-i", str(f)]):
         proc = cli(argv, env=env)
-        assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()
+        assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()  # noqa: E501
 
 
 def test_rm_kms_removes_every_entry_of_the_key():

@@ -265,7 +265,7 @@ class TestAgeKey(KeySourceContract):
 
 # --------------------------------------------------------------------- pgp
 
-from gpg_fixtures import VECTOR_PGP_FPR, kill_agent, make_pgp_home  # noqa: F401
+from gpg_fixtures import VECTOR_PGP_FPR, kill_agent, make_pgp_home  # noqa: E402, F401
 
 
 def test_fixture_keys_round_trip(gnupg_home, tmp_path):

@@ -38,7 +38,7 @@ def vec_env(base_env):
 
 
 # v1 is left out: it holds an encrypted comment that sops turned into a list
-# item; we write it back as a comment (SOPS_FORMAT.md §16), one more line.
+# item; we write it back as a comment (docs/format.md §16), one more line.
 @pytest.mark.parametrize("name", ["v2_types.json", "v3_dotenv.env", "v4_sections.ini",
                                   "v6_regex_maconly.yaml", "v9_lastmodified.yaml", "v10_multidoc.yaml"])
 def test_noop_set_changes_only_mac_and_lastmodified_like_sops(cli, sops, vec_env, tmp_path, name):

@@ -96,5 +96,5 @@ def test_tampered_encrypted_comment_fails_closed(tmp_path, cli, sops):
     line = re.search(rb"^#(ENC\[.*\])$", enc, re.M).group(1)
     src.write_bytes(enc.replace(line, _flip_ciphertext(line)))
     ours = cli(["decrypt", str(src)])
-    # sops passes such a comment through with a warning; we refuse it (SOPS_FORMAT.md §16).
+    # sops passes such a comment through with a warning; we refuse it (docs/format.md §16).
     assert ours.returncode == 25 and ours.stdout == b""

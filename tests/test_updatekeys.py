@@ -72,7 +72,7 @@ def test_fifty_files_dry_run_then_apply_sops_agrees(env, gnupg_only1, tmp_path, 
     ok(proc)
     assert "updated 50 of 50 file(s); 0 failed" in proc.stderr.decode()
     no_pgp = {**age_env(env, 2), "GNUPGHOME": gnupg_only1}
-    for p, plain in files.items():
+    for p in files:
         assert sha(p) != hashes[p]
         assert split(p) == parts_before[p]  # data lines, lastmodified, mac: byte-identical
         assert data_key(p, env) == keys_before[p]

@@ -33,7 +33,7 @@ DELAY_VAR = "SECRETSCTL_TEST_FILE_DELAY"  # test hook: seconds to wait before ea
 FILES_PER_PROCESS = 16
 
 recursive = click.option("-r", "--recursive", is_flag=True, help="Walk directories (hidden ones are skipped).")
-dry_run = click.option("--dry-run", is_flag=True, help="Print the plan (keys added/removed, data-key age); write nothing.")
+dry_run = click.option("--dry-run", is_flag=True, help="Print the plan (keys added/removed, data-key age); write nothing.")  # noqa: E501
 jobs = click.option("-j", "--jobs", type=click.IntRange(min=1),
                     help=f"Files processed in parallel (default {batch.default_workers()}).")
 files_arg = click.argument("files", nargs=-1, required=True, type=click.Path())

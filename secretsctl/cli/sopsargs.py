@@ -162,8 +162,8 @@ def env_default(flag: Flag, environ: dict[str, str]) -> Any:
 def parse_flags(args: list[str], table: dict[str, Flag], environ: dict[str, str]) -> Parsed:
     """Parse leading flags with Go ``flag`` semantics; stop at the first non-flag."""
     out = Parsed()
-    for flag in set(table.values()):
-        out.values[flag.name] = env_default(flag, environ)
+    for known in set(table.values()):
+        out.values[known.name] = env_default(known, environ)
     i = 0
     while i < len(args):
         token = args[i]

@@ -13,6 +13,7 @@ grpcio is imported only when a remote service is first called.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -101,7 +102,7 @@ class RemoteService:
     def _open(self, grpc: Any) -> Any:
         if self.scheme != "tls":
             return grpc.insecure_channel(self.target)
-        ca, cert, key = (open(p, "rb").read() if p else None for p in self._tls)
+        ca, cert, key = (Path(p).read_bytes() if p else None for p in self._tls)
         creds = grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
         return grpc.secure_channel(self.target, creds)
 

@@ -102,6 +102,7 @@ def _fields(data: bytes) -> list[tuple[int, int, Any]]:
     """(number, wire type, value) for every field; LEN values as bytes."""
     out = []
     pos = 0
+    value: int | bytes
     while pos < len(data):
         tag, pos = _read_varint(data, pos)
         number, wire = tag >> 3, tag & 7

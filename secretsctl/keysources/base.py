@@ -71,7 +71,7 @@ class MasterKey(Protocol):
         ...
 
     def to_tree(self) -> Branch:
-        """The metadata entry, keys in sops's order (SOPS_FORMAT.md §7.1)."""
+        """The metadata entry, keys in sops's order (docs/format.md §7.1)."""
         ...
 
     def identifier(self) -> str:

@@ -1,6 +1,6 @@
 """AWS KMS master keys (boto3, or the SDK-free fast path of :mod:`.kms_fast`).
 
-Entry shape (SOPS_FORMAT.md §7.1): ``arn``, ``role`` (omitted when empty),
+Entry shape (docs/format.md §7.1): ``arn``, ``role`` (omitted when empty),
 ``context`` (omitted when empty, keys sorted), ``created_at``, ``enc``
 (standard base64 of the KMS ``CiphertextBlob``), ``aws_profile`` (always
 written, ``""`` for the default credential chain).
@@ -126,7 +126,7 @@ class KmsKey:
         self.sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_tree(cls, entry: Branch) -> "KmsKey":
+    def from_tree(cls, entry: Branch) -> KmsKey:
         """Build from a metadata entry or a ``.sops.yaml`` key_groups mapping.
 
         Never validates the ARN here: a file must stay readable (and
@@ -143,7 +143,7 @@ class KmsKey:
 
     @classmethod
     def from_string(cls, text: str, *, aws_profile: str = "",
-                    context: str | Mapping[str, str] | None = None, **_: Any) -> list["KmsKey"]:
+                    context: str | Mapping[str, str] | None = None, **_: Any) -> list[KmsKey]:
         """Keys from ``--kms``/``SOPS_KMS_ARN``/``.sops.yaml``: ``ARN[+ROLE],…``."""
         ctx = parse_context(context)
         keys = []

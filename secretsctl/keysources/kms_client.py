@@ -148,7 +148,7 @@ def client_for(spec: ClientSpec, env: KeyEnv, factory: ClientFactory = make_clie
     cache = env.cache
     lock = cache.setdefault(_LOCK, threading.Lock())
     with lock:
-        clients: dict = cache.setdefault(_CLIENTS, {})
+        clients: dict[Any, Any] = cache.setdefault(_CLIENTS, {})
         if spec in clients:
             return clients[spec]
         spec_lock = cache.setdefault(_LOCKS, {}).setdefault(spec, threading.Lock())

@@ -8,7 +8,7 @@ verbatim, including fields secretsctl does not know.
 from __future__ import annotations
 
 import copy
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 from .. import keytypes
 from ..errors import IncorrectKeyError, KeySourceError
@@ -29,7 +29,7 @@ class OpaqueKey:
         self.entry = copy.deepcopy(entry)
 
     @property
-    def enc(self) -> str:  # type: ignore[override]
+    def enc(self) -> str:
         """The stored wrapped key (opaque to us)."""
         value = self.entry.get("enc", "")
         return value if isinstance(value, str) else ""
@@ -50,7 +50,7 @@ class OpaqueKey:
 
     def identifier(self) -> str:
         """ARN, resource id, key id, or a URL built like sops's ``ToString``."""
-        get = lambda f: str(self.entry.get(f) or "")  # noqa: E731
+        get: Callable[[str], str] = lambda f: str(self.entry.get(f) or "")  # noqa: E731
         if self.type_id == "azure_kv":
             # sops: "<vault_url>/keys/<name>/<version>"
             return f"{get('vault_url')}/keys/{get('name')}/{get('version')}"

@@ -2,7 +2,7 @@
 
 A store never touches the filesystem and never encrypts.  Encrypted files
 carry their ``sops`` metadata as a tree (:class:`~secretsctl.tree.Branch`)
-in the *JSON-like* shape of SOPS_FORMAT.md §7 (lists of entry branches,
+in the *JSON-like* shape of docs/format.md §7 (lists of entry branches,
 strings, ints, bools); :mod:`secretsctl.metadata` converts that shape to and
 from :class:`~secretsctl.metadata.Metadata`.  Flat stores (dotenv, INI)
 flatten/unflatten it with :mod:`secretsctl.stores.flatten`.
@@ -63,7 +63,7 @@ class Store(Protocol):
         ...
 
     def emit_value(self, value: Any) -> bytes:
-        """Serialise one extracted value (``decrypt --extract``), SOPS_FORMAT.md §10."""
+        """Serialise one extracted value (``decrypt --extract``), docs/format.md §10."""
         ...
 
     def has_metadata(self, docs: list[Branch]) -> bool:

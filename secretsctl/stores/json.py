@@ -81,7 +81,7 @@ def encode_json(value: Any, indent: str | None = "\t", depth: int = 0) -> str:
 
 def _write(value: Any, out: list[str], indent: str | None, depth: int) -> None:
     if isinstance(value, Branch):
-        parts = [(i.key, i.value) for i in value if isinstance(i, Item)]
+        parts: list[tuple[str | None, Any]] = [(i.key, i.value) for i in value if isinstance(i, Item)]
         _container("{", "}", parts, out, indent, depth)
     elif isinstance(value, list):
         _container("[", "]", [(None, v) for v in value if not isinstance(v, Comment)], out, indent, depth)

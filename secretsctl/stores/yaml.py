@@ -14,7 +14,7 @@ __all__ = ["YamlStore"]
 
 
 class YamlStore(TopLevelMetadata):
-    """YAML files, possibly multi-document (SOPS_FORMAT.md §9.1)."""
+    """YAML files, possibly multi-document (docs/format.md §9.1)."""
 
     name = "yaml"
     single_value = False
@@ -92,7 +92,7 @@ def _empty_lists(branch: Branch, encrypted: bool) -> Branch:
     (``a:`` then ``- ENC[...,type:comment]``): after encryption it is a
     string to sops.  That is the one form both tools read back into the
     list, so we use it here too (elsewhere we keep comments in lists as
-    comments, SOPS_FORMAT.md §16).  In plaintext, go-yaml prints the list's
+    comments, docs/format.md §16).  In plaintext, go-yaml prints the list's
     comments after ``a: []``, as head comments of whatever follows, and
     loses them when the next key has head comments of its own.
     """
