@@ -165,10 +165,31 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
     if len(merged.key_groups) >= 2 and not merged.shamir_threshold:
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
+    if options.key_groups is None and base.source:
+        _refuse_keyless_rule(merged.key_groups, base.source, config.path, filename)
     if not any(merged.key_groups):
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
     return merged
+
+
+def _refuse_keyless_rule(groups: list[list[KeySpec]], source: str, config_path: str | None,
+                         filename: str | None) -> None:
+    """A matching creation rule without keys, or with an empty key group, is an error.
+
+    sops refuses both ("Could not generate data key: [empty key group
+    provided]", exit 1) but does not say which rule; we name it.  An empty
+    group among full ones must not be dropped: the file would record a
+    Shamir threshold counting it and could never be decrypted.
+    """
+    config = config_path or ".sops.yaml"
+    if not any(groups):
+        raise ConfigError(f"the creation rule {source} in {config} matches this file but lists no "
+                          "master keys: add keys to the rule or pass --age/--pgp/--kms", file=filename)
+    for n, group in enumerate(groups):
+        if not group:
+            raise ConfigError(f"{source}.key_groups[{n}] in {config} has no master keys "
+                              "(sops: empty key group provided)", file=filename)
 
 
 @nesting_guard

@@ -46,6 +46,8 @@ class CreationSettings:
     shamir_threshold: int = 0
     rule: CryptRule | None = None
     mac_only_encrypted: bool = False
+    #: The rule these settings come from (``creation_rules[2]``), "" for flags only.
+    source: str = ""
 
 
 @dataclass
@@ -335,4 +337,4 @@ def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSett
         raise exc.with_file(path)
     threshold = raw.get("shamir_threshold") or 0  # checked by _checked_rule
     return CreationSettings(key_groups=groups, shamir_threshold=threshold, rule=rule,
-                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")))
+                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")), source=where)
