@@ -47,6 +47,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-encrypted": ("checkscmd", "check_encrypted_cmd"),
     "config": ("checkscmd", "config_cmd"),
     "keygen": ("checkscmd", "keygen_cmd"),
+    "completion": ("completioncmd", "completion_cmd"),
 }
 
 
