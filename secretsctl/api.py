@@ -40,7 +40,7 @@ from .tree import Branch, format_path, get_path, parse_path, to_python
 __all__ = [
     "Runtime", "EncryptOptions", "Decrypted", "KeySpec",
     "encrypt_data", "encrypt_file", "decrypt_data", "decrypt_file", "load_tree",
-    "emit_plain", "reencrypt", "file_status", "extract",
+    "emit_plain", "reencrypt", "file_status", "extract", "new_metadata", "seal_new",
 ]
 
 
@@ -293,6 +293,12 @@ def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, f
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
     return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(meta))
+
+
+def seal_new(docs: list[Branch], meta: Metadata, key: bytes, fmt: str, config: SopsConfig,
+             runtime: Runtime | None = None) -> bytes:
+    """Encrypt plaintext documents under ``meta``/``key`` from :func:`new_metadata` (fresh IVs)."""
+    return _seal(docs, meta, key, None, fmt, config, runtime or Runtime())
 
 
 def encrypt_file(path: str, **kwargs: Any) -> bytes:

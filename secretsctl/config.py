@@ -57,6 +57,8 @@ class SopsConfig:
     path: str | None = None
     stores: StoreOptions = field(default_factory=StoreOptions)
     creation_rules: list[dict] | None = None
+    #: ``destination_rules`` as read; only ``publish`` uses them (and checks their shapes).
+    destination_rules: Any = None
 
     def creation_for(self, file_path: str | None) -> CreationSettings | None:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
@@ -143,7 +145,7 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
             raise _bad("creation_rules", "must be a list", path)
         rules = [_checked_rule(r, f"creation_rules[{n}]", path) for n, r in enumerate(rules)]
     return SopsConfig(path=path, stores=_store_options(data.get("stores") or {}, path),
-                      creation_rules=rules)
+                      creation_rules=rules, destination_rules=data.get("destination_rules"))
 
 
 # ---------------------------------------------------------------- shapes
@@ -320,6 +322,11 @@ def _group_from_mapping(group: Any, where: str, path: str | None) -> list[KeySpe
         if all((u.type_id, repr(u.spec)) != (s.type_id, repr(s.spec)) for u in unique):
             unique.append(s)
     return unique
+
+
+def rule_settings(raw: Any, where: str, path: str | None) -> CreationSettings:
+    """The settings of a rule-shaped mapping (a destination's ``recreation_rule``), checked."""
+    return _settings_from_rule(_checked_rule(raw, where, path), where, path)
 
 
 def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSettings:

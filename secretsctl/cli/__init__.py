@@ -48,6 +48,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("checkscmd", "config_cmd"),
     "keygen": ("checkscmd", "keygen_cmd"),
     "completion": ("completioncmd", "completion_cmd"),
+    "publish": ("publishcmd", "publish_cmd"),
 }
 
 
