@@ -129,3 +129,11 @@ def test_unknown_user(cli, secret_file):
     assert res.returncode == 1
     assert res.stderr.decode().startswith("secretsctl: error: --user: unknown user 'no-such-user-")
     assert res.stderr.count(b"\n") == 1
+
+
+def test_empty_user_is_refused(cli, secret_file):
+    # sops treats --user '' as no --user and runs the command as root.
+    marker = secret_file.parent / "ran"
+    res = cli(["exec-env", "--user", "", str(secret_file), f"touch {marker}"])
+    assert res.returncode == 1 and not marker.exists()
+    assert res.stderr == b"secretsctl: error: --user needs a user name\n"
