@@ -211,3 +211,16 @@ def test_missing_bucket_is_one_line(cli, aws_env, tree, tmp_path):
     last = res.stderr.decode().splitlines()[-1]
     assert last.startswith("secretsctl: error: tree/one.yaml: cannot upload to s3://no-such-")
     assert "NoSuchBucket" in last
+
+
+@pytest.mark.parametrize("where", ["global", "subcommand"])
+def test_config_flag(cli, aws_env, s3, bucket, tree, tmp_path, where):
+    conf_dir = tmp_path / "conf"
+    conf_dir.mkdir()
+    write_config(conf_dir, bucket)
+    conf = ["--config", str(conf_dir / ".sops.yaml")]
+    args = [*conf, "publish", "-y", "tree/one.yaml"] if where == "global" else \
+        ["publish", *conf, "-y", "tree/one.yaml"]
+    res = cli(args, env=aws_env, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert list(objects(s3, bucket)) == ["pre/one.yaml"]

@@ -3,8 +3,8 @@
 The script is click's: the shell calls the program again with
 ``_SECRETSCTL_COMPLETE=<shell>_complete`` and the words typed so far, and
 click answers with the candidates.  The variable stays ``_SECRETSCTL_COMPLETE``
-whatever name the script completes, because that is the one
-``secretsctl.cli.main`` reads: the same script then works for
+whatever name the script completes: ``secretsctl.cli.main`` answers it
+before reading sops's command line, and the same script then works for
 ``secretsctl`` and for a ``sops`` symlink to it.
 
 sops 3.11 prints scripts for bash and zsh only (urfave/cli's
@@ -18,11 +18,10 @@ import sys
 
 import click
 
+from . import COMPLETE_VAR
 from . import options as o
 
 SHELLS = ("bash", "zsh", "fish")
-#: What ``cli.main`` (``prog_name="secretsctl"``) reads; click derives it from the prog name.
-COMPLETE_VAR = "_SECRETSCTL_COMPLETE"
 DEFAULT_NAME = "secretsctl"
 
 
