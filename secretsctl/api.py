@@ -38,7 +38,7 @@ from .tree import Branch, format_path, get_path, parse_path, to_python
 __all__ = [
     "Runtime", "EncryptOptions", "Decrypted", "KeySpec",
     "encrypt_data", "encrypt_file", "decrypt_data", "decrypt_file", "load_tree",
-    "emit_plain", "reencrypt", "file_status", "extract",
+    "emit_plain", "reencrypt", "file_status", "extract", "new_metadata", "seal_new",
 ]
 
 
@@ -163,24 +163,37 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
     if len(merged.key_groups) >= 2 and not merged.shamir_threshold:
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
+    if options.key_groups is None and matched is not None and matched.source:
+        _refuse_keyless_rule(merged.key_groups, matched.source, config.path, filename)
     if not any(merged.key_groups):
-        if matched is not None and options.key_groups is None:
-            raise empty_group_error(config, filename)
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
     return merged
 
 
-def empty_group_error(config: SopsConfig, filename: str | None, group: int | None = None) -> ConfigError:
-    """A creation rule matched but gives no keys (or one of its groups has none).
+def _refuse_keyless_rule(groups: list[list[KeySpec]], source: str, config_path: str | None,
+                         filename: str | None) -> None:
+    """A matching creation rule without keys, or with an empty key group, is an error.
 
-    sops 3.11 says only "Could not generate data key: [empty key group
-    provided]" (exit 1); its text leads, then which rule is at fault.
+    sops refuses both ("Could not generate data key: [empty key group
+    provided]", exit 1) but does not say which rule; we name it.  An empty
+    group among full ones must not be dropped: the file would record a
+    Shamir threshold counting it and could never be decrypted.
     """
-    rule = f"creation_rules[{config.rule_index(filename)}]"
-    where = "has no keys" if group is None else f"key_groups[{group}] has no keys"
-    return ConfigError(f"Could not generate data key: [empty key group provided]: {rule} matches "
-                       f"{filename or 'stdin'} but {where}", file=config.path)
+    config = config_path or ".sops.yaml"
+    # sops's own text leads, so that what scripts match on is there too.
+    lead = "Could not generate data key: [empty key group provided]"
+    if not any(groups):
+        raise ConfigError(f"{lead}: the creation rule {source} in {config} matches this file but "
+                          "lists no master keys: add keys to the rule or pass --age/--pgp/--kms",
+                          file=filename)
+    for n, group in enumerate(groups):
+        if not group:
+            # An empty group beside full ones must not be dropped: the file
+            # would record a threshold counting it (updatekeys, by contrast,
+            # ignores empty groups, as sops does).
+            raise ConfigError(f"{lead}: {source}.key_groups[{n}] in {config} has no master keys",
+                              file=filename)
 
 
 @nesting_guard
@@ -208,12 +221,6 @@ def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | No
                  rt: Runtime) -> tuple[Metadata, bytes]:
     """Metadata and a fresh data key (wrapped for every master key) for a new file."""
     settings = creation_settings(options, config, filename)
-    for n, group in enumerate(settings.key_groups):
-        if not group:
-            # sops refuses to create a file with an empty group, even beside
-            # others: dropping it would quietly lower a k-of-n rule (updatekeys,
-            # by contrast, ignores empty groups as sops does).
-            raise empty_group_error(config, filename, n)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
     rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)
@@ -286,6 +293,12 @@ def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, f
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
     return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(meta))
+
+
+def seal_new(docs: list[Branch], meta: Metadata, key: bytes, fmt: str, config: SopsConfig,
+             runtime: Runtime | None = None) -> bytes:
+    """Encrypt plaintext documents under ``meta``/``key`` from :func:`new_metadata` (fresh IVs)."""
+    return _seal(docs, meta, key, None, fmt, config, runtime or Runtime())
 
 
 def encrypt_file(path: str, **kwargs: Any) -> bytes:

@@ -45,6 +45,8 @@ class CreationSettings:
     shamir_threshold: int = 0
     rule: CryptRule | None = None
     mac_only_encrypted: bool = False
+    #: The rule these settings come from (``creation_rules[2]``), "" for flags only.
+    source: str = ""
 
 
 @dataclass
@@ -54,6 +56,8 @@ class SopsConfig:
     path: str | None = None
     stores: StoreOptions = field(default_factory=StoreOptions)
     creation_rules: list[dict] | None = None
+    #: ``destination_rules`` as read; only ``publish`` uses them (and checks their shapes).
+    destination_rules: Any = None
 
     def creation_for(self, file_path: str | None) -> CreationSettings | None:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
@@ -140,7 +144,7 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
             raise _bad("creation_rules", "must be a list", path)
         rules = [_checked_rule(r, f"creation_rules[{n}]", path) for n, r in enumerate(rules)]
     return SopsConfig(path=path, stores=_store_options(data.get("stores") or {}, path),
-                      creation_rules=rules)
+                      creation_rules=rules, destination_rules=data.get("destination_rules"))
 
 
 # ---------------------------------------------------------------- shapes
@@ -319,6 +323,11 @@ def _group_from_mapping(group: Any, where: str, path: str | None) -> list[KeySpe
     return unique
 
 
+def rule_settings(raw: Any, where: str, path: str | None) -> CreationSettings:
+    """The settings of a rule-shaped mapping (a destination's ``recreation_rule``), checked."""
+    return _settings_from_rule(_checked_rule(raw, where, path), where, path)
+
+
 def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSettings:
     if raw.get("key_groups"):
         groups = [_group_from_mapping(g, f"{where}.key_groups[{n}]", path)
@@ -334,4 +343,4 @@ def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSett
         raise exc.with_file(path)
     threshold = raw.get("shamir_threshold") or 0  # checked by _checked_rule
     return CreationSettings(key_groups=groups, shamir_threshold=threshold, rule=rule,
-                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")))
+                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")), source=where)

@@ -167,7 +167,7 @@ def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
         # key: their created_at stays, or a re-split would make an old data
         # key look fresh to `keys` (sops keeps them too: its Encrypt does not
         # touch CreationDate).
-        stamps = [(k, k.created_at()) for g in groups for k in g if k.enc and k.created_at()]
+        stamps = [(k, stamp) for g in groups for k in g if k.enc and (stamp := k.created_at())]
         datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
         for k, stamp in stamps:
             if isinstance(k, Restampable):

@@ -47,7 +47,14 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-encrypted": ("checkscmd", "check_encrypted_cmd"),
     "config": ("checkscmd", "config_cmd"),
     "keygen": ("checkscmd", "keygen_cmd"),
+    "completion": ("completioncmd", "completion_cmd"),
+    "publish": ("publishcmd", "publish_cmd"),
 }
+
+
+#: The variable click's completion scripts set when they call us back, whatever
+#: name (secretsctl, or sops through a symlink) they complete.
+COMPLETE_VAR = "_SECRETSCTL_COMPLETE"
 
 
 def report(exc: SecretsctlError) -> None:
@@ -228,6 +235,10 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: sops's command line, then our click commands."""
     _install_stdout_guard()
+    if os.environ.get(COMPLETE_VAR):
+        # A completion script asking for candidates (click's protocol, see
+        # completioncmd): the words are in the environment, not a sops command line.
+        cli.main(args=[], prog_name="secretsctl", complete_var=COMPLETE_VAR)
     args = sys.argv[1:] if argv is None else argv
     try:
         inv = translate(args, dict(os.environ), set(COMMANDS))
