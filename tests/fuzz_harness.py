@@ -12,7 +12,8 @@ Targets: every store (yaml, json, dotenv, ini, binary) in both directions:
 Every value carries a planted marker (``ZQXMARK1234``).  A finding is:
 an exception that is not a ``SecretsctlError`` (``crash``: the CLI would
 print "internal error"), a marker in an error message or hint (``leak``),
-or our own ciphertext that does not decrypt (``roundtrip``).  Findings are
+our own ciphertext that does not decrypt (``roundtrip``) or decrypts to
+something else than the input prints as (``roundtrip-differs``).  Findings are
 collected, not raised, so one run reports every class with a first example.
 
     scripts/fuzz --cases 50000 [--seed N]      # locally, more cases
@@ -40,6 +41,7 @@ sys.path.insert(0, str(ROOT))
 from secretsctl import api  # noqa: E402
 from secretsctl.config import KeySpec  # noqa: E402
 from secretsctl.errors import SecretsctlError  # noqa: E402
+from secretsctl.formats import StoreOptions, make_store  # noqa: E402
 
 KEYS = ROOT / "fixtures" / "keys"
 MARK = "ZQXMARK"
@@ -137,11 +139,16 @@ class Harness:
         if out is None:
             return
         try:
-            api.emit_plain(api.decrypt_data(out, input_type=fmt, filename=self._name(fmt),
-                                            runtime=self.runtime))
+            back = api.emit_plain(api.decrypt_data(out, input_type=fmt, filename=self._name(fmt),
+                                                   runtime=self.runtime))
+            store = make_store(fmt, StoreOptions())
+            expected = store.emit_plain(store.load_plain(data))
         except Exception as exc:  # noqa: BLE001 - our own output must read back
             self.findings.add(f"roundtrip:{fmt}:{type(exc).__name__}@{_where(exc)}", data,
                               getattr(exc, "message", type(exc).__name__))
+            return
+        if back != expected:  # decrypt(encrypt(x)) prints what x itself prints
+            self.findings.add(f"roundtrip-differs:{fmt}", data, f"{expected[:200]!r} -> {back[:200]!r}")
 
     def enc_case(self, fmt: str, data: bytes, ignore_mac: bool) -> None:
         target = f"enc:{fmt}"
