@@ -11,7 +11,9 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 from conftest import age_recipient
@@ -115,23 +117,30 @@ def test_writer_waits_for_the_lock_then_writes(tmp_path):
     assert p.read_bytes() == b"first"
 
 
+@contextmanager
+def _locked_by_another_process(path: Path) -> Iterator[None]:
+    """A live process holding an exclusive flock on ``path`` for the block's duration."""
+    holder = subprocess.Popen([sys.executable, "-c",
+                               "import fcntl, sys, time; f = open(sys.argv[1]); "
+                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
+                               str(path)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline() == b"locked\n"
+        yield
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_lock_timeout_is_a_clean_error(tmp_path, monkeypatch):
     p = tmp_path / "f"
     p.write_bytes(b"old")
     monkeypatch.setattr(locking, "LOCK_TIMEOUT", 0.2)
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import fcntl, sys, time; f = open(sys.argv[1]); "
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
-                               str(p)], stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline() == b"locked\n"
+    with _locked_by_another_process(p):
         with pytest.raises(FileLocked) as info:
             with fileio.updating(str(p)):
                 pass
         assert info.value.exit_code == 1 and "holds the lock" in info.value.message
-    finally:
-        holder.kill()
-        holder.wait()
     assert p.read_bytes() == b"old"
 
 
@@ -172,17 +181,9 @@ def test_next_write_sweeps_only_our_stale_temp_files(cli, base_env, secrets_file
     os.utime(old, (time.time() - 600, time.time() - 600))
     locked_by_writer = d / f".secretsctl-{_dead_pid()}-held01.tmp"  # dead pid in the name, but locked
     locked_by_writer.write_bytes(b"x")
-    holder = subprocess.Popen([sys.executable, "-c",
-                               "import fcntl, sys, time; f = open(sys.argv[1]); "
-                               "fcntl.flock(f, fcntl.LOCK_EX); print('locked', flush=True); time.sleep(30)",
-                               str(locked_by_writer)], stdout=subprocess.PIPE)
-    try:
-        assert holder.stdout.readline() == b"locked\n"
+    with _locked_by_another_process(locked_by_writer):
         res = cli(["set", str(secrets_file), '["k"]', '"v"'])
         assert res.returncode == 0, res.stderr
-    finally:
-        holder.kill()
-        holder.wait()
     left = set(os.listdir(d))
     assert dead.name not in left and old.name not in left
     assert {young.name, live.name, locked_by_writer.name, *(f.name for f in foreign)} <= left
