@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
 
 from . import datakey, treecrypt
-from .config import CreationSettings, KeySpec, SopsConfig, load_config
+from .config import CreationSettings, KeySpec, SopsConfig, load_config, trust_problem
 from .errors import (AlreadyEncrypted, ConfigError, EmitError, ExitCode, InputError,
                      MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
@@ -58,6 +58,16 @@ class Runtime:
     key_services: tuple[Any, ...] = ()
     #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
     config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
+    #: Where warnings go (the CLI: one line on stderr); None drops them.
+    warn: Callable[[str], None] | None = None
+    _warned: set[str] = field(default_factory=set, repr=False)
+
+    def warning(self, message: str) -> None:
+        """Pass ``message`` to :attr:`warn`, once per runtime."""
+        if message not in self._warned:
+            self._warned.add(message)
+            if self.warn is not None:
+                self.warn(message)
 
     def keys(self) -> KeyEnv:
         """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
@@ -140,12 +150,28 @@ def _with_context(spec: KeySpec, context: str) -> KeySpec:
     return replace(spec, context=context)
 
 
-def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
-    """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
+def _check_config_trust(config: SopsConfig, runtime: Runtime | None) -> None:
+    """Warn when the ``.sops.yaml`` choosing the keys could be someone else's (SECURITY.md)."""
+    problem = trust_problem(config.path) if config.path and runtime is not None else None
+    if problem:
+        runtime.warning(f"{config.path}: this .sops.yaml, which chooses the keys, {problem}; "  # type: ignore[union-attr]
+                        "whoever can change it chooses who can decrypt")
+
+
+def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None,
+                      runtime: Runtime | None = None) -> CreationSettings:
+    """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops).
+
+    When the rule supplies the keys, a ``.sops.yaml`` that others could
+    have written is reported through ``runtime.warning``.
+    """
     matched = config.creation_for(filename)
-    merged = replace(matched or CreationSettings())
+    base = matched or CreationSettings()
+    merged = replace(base)
     if options.key_groups is not None:
         merged.key_groups = options.key_groups
+    elif any(base.key_groups):
+        _check_config_trust(config, runtime)
     if options.shamir_threshold is not None:
         merged.shamir_threshold = options.shamir_threshold
     if options.rule is not None:
@@ -220,7 +246,7 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
 def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | None, fmt: str,
                  rt: Runtime) -> tuple[Metadata, bytes]:
     """Metadata and a fresh data key (wrapped for every master key) for a new file."""
-    settings = creation_settings(options, config, filename)
+    settings = creation_settings(options, config, filename, rt)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
     rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)

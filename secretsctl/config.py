@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -98,6 +99,28 @@ def find_config(file_path: str | None, cwd: str | None = None) -> str | None:
             if parent == d:
                 break
             d = parent
+    return None
+
+
+def trust_problem(path: str) -> str | None:
+    """Why the config at ``path`` may not be the user's own choice of keys, or None.
+
+    Whoever can write the ``.sops.yaml`` that supplies the keys chooses who
+    can decrypt what is encrypted with them.  Suspicious: a file owned by
+    neither us nor root, one that is group- or world-writable, or one in a
+    world-writable directory without the sticky bit (anyone may replace it).
+    """
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return "is writable by other users (group or world)"
+    if parent.st_mode & 0o002 and not parent.st_mode & stat.S_ISVTX:
+        return "is in a world-writable directory without the sticky bit"
     return None
 
 

@@ -56,6 +56,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 #: name (secretsctl, or sops through a symlink) they complete.
 COMPLETE_VAR = "_SECRETSCTL_COMPLETE"
 
+#: Commands that hold plaintext, data keys or private keys (keygen) in memory:
+#: core dumps are disabled before they run.  The others read metadata only.
+HOLD_PLAINTEXT = frozenset(COMMANDS) - {"filestatus", "keys", "config"}
+
 
 def report(exc: SecretsctlError) -> None:
     """Print an error as sops does: plainly on stderr (multi-line reports stay multi-line)."""
@@ -195,6 +199,10 @@ class Group(click.Group):
         """Find the command and read its arguments the way sops reads a subcommand's."""
         name, cmd, rest = super().resolve_command(ctx, args)
         if cmd is not None:
+            if cmd.name in HOLD_PLAINTEXT:
+                # Before any plaintext exists: no core file may ever hold it.
+                from ..hardening import disable_core_dumps
+                disable_core_dumps()
             rest = normalize_args(cmd, rest, ctx.meta)
             if cmd.name in KEYSERVICE_COMMANDS:
                 ctx.meta[META_SERVICES] = key_services(cmd.name, ctx.meta)

@@ -140,7 +140,11 @@ def runtime(config_path: str | None) -> Runtime:
             or ctx.get_parameter_source("config_path") is click.core.ParameterSource.ENVIRONMENT):
         config_path = given
     return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT),
-                   key_services=meta.get(META_SERVICES, ()))
+                   key_services=meta.get(META_SERVICES, ()), warn=_warn)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"secretsctl: warning: {message}", err=True)
 
 
 def order(text: str | None) -> list[str] | None:
