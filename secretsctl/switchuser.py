@@ -68,6 +68,11 @@ def switch(user: TargetUser) -> None:
     changed.  Modules needed after this point must already be imported: the
     interpreter's files may not be readable by the target user.
     """
+    # What runs after the switch and is imported lazily elsewhere: the
+    # FIFO/temp-file writer locks with fcntl (an extension module that a
+    # pyenv under /root, mode 0700, would no longer let us load).
+    import fcntl  # noqa: F401
+    import select  # noqa: F401
     try:
         os.setgroups(list(user.groups))
         os.setresgid(user.gid, user.gid, user.gid)

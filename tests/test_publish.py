@@ -68,9 +68,10 @@ def test_publish_one_file(cli, sops, aws_env, s3, bucket, tree, tmp_path):
     write_config(tmp_path, bucket)
     res = cli(["publish", "-y", "tree/one.yaml"], env=aws_env, cwd=tmp_path)
     assert res.returncode == 0, res.stderr
-    # sops's key change listing (stdout), then our one-line note (stderr).
+    # sops's key change listing (stdout), then our one-line note (stderr); key
+    # groups count from 0 here too (sops's listing says "Group 1", README).
     assert res.stdout.decode().splitlines() == [
-        "The following changes will be made to the file's key groups:", "Group 1",
+        "The following changes will be made to the file's key groups:", "Group 0",
         f"+++ {age_recipient(2)}", f"--- {age_recipient(1)}"]
     got = objects(s3, bucket)
     assert list(got) == ["pre/one.yaml"]

@@ -23,7 +23,10 @@ def _one_line(proc, code: int) -> str:
     err = proc.stderr.decode(errors="replace")
     assert proc.returncode == code, err
     assert "Traceback" not in err and "internal error" not in err, err
-    assert err.startswith("secretsctl: error: ") and len(err.strip().splitlines()) == 1, err
+    lines = err.strip().splitlines()
+    # One error line; at most a hint after it (how to quote a JSON value).
+    assert err.startswith("secretsctl: error: ") and len(lines) in (1, 2), err
+    assert len(lines) == 1 or lines[1].startswith("secretsctl: hint: "), err
     assert proc.stdout == b""
     return err
 
