@@ -247,9 +247,9 @@ class _Composer:
 class _Builder:
     """Node graph -> tree values (aliases become deep copies)."""
 
-    def __init__(self, attach: Attach, check_dups: bool) -> None:
+    def __init__(self, attach: Attach, plain: bool) -> None:
         self.attach = attach
-        self.check_dups = check_dups
+        self.plain = plain
         self.budget = _NODE_BUDGET
 
     def value(self, n: Node, path: str, timestamps: bool = True) -> Any:
@@ -276,17 +276,20 @@ class _Builder:
         seen: dict[str, int] = {}
         for i, (k, v) in enumerate(n.pairs):
             out.extend(Comment(t) for t in self._comments(n, i))
-            if self.check_dups and is_merge_key(k):  # plaintext only: go-yaml's decoder rule
+            if self.plain and is_merge_key(k):  # plaintext only: go-yaml's decoder rule
                 check_merge_value(k, v)
             key = self.key(k, path)
-            if self.check_dups and key in seen:
-                raise InputError(f"Error unmarshalling file: yaml: unmarshal errors:\n  "
+            if key in seen:
+                # go-yaml refuses duplicates in every file sops reads, plain
+                # or encrypted (only the prefix of the message differs).
+                what = "file" if self.plain else "input yaml"
+                raise InputError(f"Error unmarshalling {what}: yaml: unmarshal errors:\n  "
                                  f"line {k.line + 1}: mapping key \"{key}\" already defined "
                                  f"at line {seen[key] + 1}")
             seen.setdefault(key, k.line)
             # The metadata keeps its timestamps as text (they are Go strings
             # in sops's struct), so resolution is switched off below `sops`.
-            ts = timestamps and not (path == "" and key == "sops" and not self.check_dups)
+            ts = timestamps and not (path == "" and key == "sops" and not self.plain)
             out.append(Item(key, self.value(v, f"{path}['{key}']", ts)))
         out.extend(Comment(t) for t in self._comments(n, len(n.pairs)))
         return out
@@ -325,7 +328,7 @@ class _Builder:
         return resolve_plain(n.value, timestamps)
 
 
-def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
+def load_documents(data: bytes, *, plain: bool) -> list[Branch]:
     """Parse a YAML stream into documents (each must be a mapping)."""
     src = _decode(data)
     text = src.translate(_AS_NEWLINE)
@@ -357,11 +360,11 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
         line = bisect.bisect_right(starts, offset) - 1
         return line, offset - starts[line]
 
-    return [_build_doc(i, docs, comments, check_dups, pos) for i in range(len(docs))]
+    return [_build_doc(i, docs, comments, plain, pos) for i in range(len(docs))]
 
 
 def _build_doc(i: int, docs: list[tuple[int, Optional[Node]]], comments: list[SourceComment],
-               check_dups: bool, pos: Any) -> Branch:
+               plain: bool, pos: Any) -> Branch:
     start, root = docs[i]
     end = docs[i + 1][0] if i + 1 < len(docs) else None
     mine = [c for c in comments
@@ -384,4 +387,4 @@ def _build_doc(i: int, docs: list[tuple[int, Optional[Node]]], comments: list[So
         if e.col < 0:   # a block sequence item: position of its dash
             e.line, e.col = pos(e.start)
     attach = attribute(mine, root, entries, end is None)
-    return _Builder(attach, check_dups).mapping(root, "", True)
+    return _Builder(attach, plain).mapping(root, "", True)
