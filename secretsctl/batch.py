@@ -26,6 +26,7 @@ from .api import Runtime
 from .config import KeySpec, relative_target
 from .errors import ConfigError, SecretsctlError
 from .fileio import read_file, write_if_unchanged
+from .goregex import RegexError, compile_go
 from .keyspec import build_key
 from .keysources.base import MasterKey
 from .pool import BatchOutcome, FileResult, default_workers, run
@@ -60,9 +61,9 @@ def _rule_matches(path: str, runtime: Runtime) -> bool:
         if not regex:
             return False
         try:
-            if re.search(regex, target):
+            if compile_go(regex).search(target):
                 return True
-        except re.error:
+        except RegexError:
             return False
     return False
 

@@ -9,12 +9,12 @@ with sops also works here.  ``--config``/``SOPS_CONFIG`` bypass the search.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from .errors import ConfigError, SecretsctlError
 from .formats import StoreOptions
+from .goregex import RegexError, compile_go
 from .rules import CryptRule, rule_from, RULE_NAMES
 
 CONFIG_NAME = ".sops.yaml"
@@ -64,9 +64,10 @@ class SopsConfig:
         for n, raw in enumerate(self.creation_rules):
             regex = raw.get("path_regex") or ""  # a str: parse_config checked the shapes
             try:
-                if regex and not re.search(regex, target):
+                if regex and not compile_go(regex).search(target):
                     continue
-            except re.error as exc:
+            except RegexError as exc:
+                # sops: "can not compile regexp: error parsing regexp: …", exit 1
                 raise ConfigError(f"creation_rules[{n}].path_regex is invalid: {exc}", file=self.path) from None
             return _settings_from_rule(raw, f"creation_rules[{n}]", self.path)
         raise ConfigError("error loading config: no matching creation rules found", file=self.path)
