@@ -41,6 +41,16 @@ _NEWLINE = re.compile("\n")
 # of built nodes so that an alias bomb cannot exhaust memory.
 _NODE_BUDGET = 5_000_000
 
+# Collections nested deeper than this are refused while parsing.  go-yaml's
+# limit is 10,000; our composer, tree walk and emitters recurse, and the
+# interpreter's stack ends a little above 450 levels.  Counting on the
+# event stream also bounds the time: libyaml's scanner does work
+# proportional to the open flow levels for every token, so a 100 KB line
+# of `[` took 53 s to refuse (sops: 0.02 s).
+MAX_DEPTH = 400
+_OPEN = (ev.SequenceStartEvent, ev.MappingStartEvent)
+_CLOSE = (ev.SequenceEndEvent, ev.MappingEndEvent)
+
 # go-yaml (YAML 1.1) treats U+2028/U+2029 as line breaks and writes them raw
 # in single quotes and literal blocks (then indents the rest of the line);
 # ruamel does not read that back.  The parser therefore sees them as \n
@@ -147,17 +157,32 @@ def _parse(text: str) -> tuple[list[Any], list[Span]]:
         # parsing a small file, and we only want the events.
         parser = CParser(text)
         try:
-            events = []
-            while parser.check_event():
-                events.append(parser.get_event())
+            events = _bounded(iter(lambda: parser.get_event() if parser.check_event() else None,
+                                   None))
         finally:
             parser.dispose()
     else:
-        events = list(YAML(typ="safe", pure=True).parse(text))
+        events = _bounded(YAML(typ="safe", pure=True).parse(text))
     spans = [Span(e.start_mark.index, _span_end(text, e),
                   isinstance(e, ev.ScalarEvent) and e.style in ("|", ">"))
              for e in events if e.end_mark.index > e.start_mark.index]
     return events, spans
+
+
+def _bounded(source: Iterator[Any]) -> list[Any]:
+    """All events of ``source``, refusing nesting deeper than :data:`MAX_DEPTH`
+    as soon as it is reached (the rest of the input is never scanned)."""
+    events, depth = [], 0
+    for e in source:
+        if isinstance(e, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(f"Error unmarshalling input yaml: yaml: line "
+                                 f"{e.start_mark.line + 1}: exceeded max depth of {MAX_DEPTH}")
+        elif isinstance(e, _CLOSE):
+            depth -= 1
+        events.append(e)
+    return events
 
 
 def _span_end(text: str, e: Any) -> int:
