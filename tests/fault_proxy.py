@@ -27,8 +27,9 @@ import struct
 import threading
 import time
 import urllib.parse
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import BaseHTTPRequestHandler
+
+from kms_helpers import loopback_server
 
 MODES = ("throttle", "error500", "reset", "slow", "silent", "not-json", "no-field", "bad-b64", "down")
 _BLOBS = ("Plaintext", "CiphertextBlob")
@@ -47,19 +48,7 @@ class FaultProxy:
         self._closed = threading.Event()
         up = urllib.parse.urlsplit(upstream)
         self._up = (up.hostname, up.port)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                proxy._handle(self)
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = loopback_server(self._handle)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         if mode == "down":
             self.server.server_close()   # the port is free again: connections are refused
