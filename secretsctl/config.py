@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from .errors import ConfigError, SecretsctlError
+from .errors import ConfigError, InputError, SecretsctlError
 from .formats import StoreOptions
 from .goregex import RegexError, compile_go
 from .rules import CryptRule, rule_from, RULE_NAMES
@@ -123,6 +123,14 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
     """Parse ``.sops.yaml`` bytes; every value of the wrong shape is a :class:`ConfigError`."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from .stores.yaml_load import check_depth
+    try:
+        # ruamel's pure loader took 14 s to fail on a 100 KB line of `[`,
+        # with no word of the config: a planted .sops.yaml must fail fast.
+        check_depth(raw)
+    except InputError as exc:
+        raise ConfigError(f"invalid YAML in config: {exc.message}", file=path) from None
     try:
         data = YAML(typ="safe", pure=True).load(raw) or {}
     except YAMLError as exc:

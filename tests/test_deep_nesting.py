@@ -78,3 +78,14 @@ def test_documents_at_the_limit_round_trip_with_sops(plain: str, sops, base_env,
     assert theirs.returncode == 0, theirs.stderr
     back = _cli(base_env, ["decrypt", "--output-type", "json", str(src)])
     assert back.returncode == 0 and back.stdout == theirs.stdout
+
+
+def test_deep_sops_yaml_is_refused_fast(base_env, tmp_path: Path):
+    """A planted .sops.yaml: ruamel's pure loader took 14 s, and named no file."""
+    (tmp_path / ".sops.yaml").write_bytes(b"creation_rules: " + b"[" * 50_000 + b"\n")
+    src = tmp_path / "p.yaml"
+    src.write_text("a: 1\n")
+    ours = _cli(base_env, ["encrypt", "--age", age_recipient(1), str(src)])
+    assert ours.returncode == 1 and ours.stdout == b""
+    assert b".sops.yaml: invalid YAML in config: " in ours.stderr
+    assert f"exceeded max depth of {MAX_DEPTH}".encode() in ours.stderr

@@ -27,7 +27,7 @@ from .yaml_errors import yaml_error as _yaml_error
 from .yaml_guard import AliasGuard, check_merge_value, is_merge_key
 from .yaml_resolve import ResolveError, resolve_plain, resolve_tagged
 
-__all__ = ["load_documents"]
+__all__ = ["load_documents", "check_depth"]
 
 try:  # the C parser of the same project (libyaml); optional
     from _ruamel_yaml import CParser  # type: ignore[import-not-found]
@@ -183,6 +183,16 @@ def _bounded(source: Iterator[Any]) -> list[Any]:
             depth -= 1
         events.append(e)
     return events
+
+
+def check_depth(data: bytes) -> None:
+    """Refuse YAML nested deeper than :data:`MAX_DEPTH` (``InputError``), in bounded
+    time, for callers that parse with another loader (``.sops.yaml``).  Any
+    other problem is left to that loader to report."""
+    try:
+        _parse(_decode(data).translate(_AS_NEWLINE))
+    except (YAMLError, IndexError, KeyError, TypeError, AttributeError):
+        pass
 
 
 def _span_end(text: str, e: Any) -> int:
