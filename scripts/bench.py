@@ -68,8 +68,14 @@ def main() -> None:
     ap.add_argument("--kms-rotate-rounds", type=int, default=5, metavar="R")
     ap.add_argument("--kms-latency-ms", type=float, default=10.0, metavar="MS",
                     help="also rotate through a relay adding MS per KMS request (0 = skip that row)")
+    ap.add_argument("--kms-decrypt-runs", type=int, default=15, metavar="N",
+                    help="alternating runs of the KMS decrypt row (0 = skip it)")
+    ap.add_argument("--kms-decrypt-only", action="store_true", help="run only the KMS decrypt row")
     args = ap.parse_args()
-    from bench_kms import bench_kms_rotate
+    from bench_kms import bench_kms_decrypt, bench_kms_rotate
+    if args.kms_decrypt_only:
+        bench_kms_decrypt(args.kms_decrypt_runs or 15)
+        return
     if args.kms_rotate_only:
         bench_kms_rotate(args.kms_rotate or 200, args.kms_rotate_rounds, args.kms_latency_ms)
         return
@@ -101,9 +107,12 @@ def main() -> None:
             ta = timed(lambda: api.emit_plain(api.decrypt_data(data, filename=name, runtime=rt)), args.runs)
             tb = timed(lambda: run([sops, "decrypt", str(enc)], env), args.runs)
             rows.append((f"decrypt {name} (library vs sops CLI)", ta, tb))
-    print(f"{'case':44} {'secretsctl':>11} {'sops':>9} {'ratio':>7}   (median of {args.runs}; ratio = sops/secretsctl, >1 means we are faster)")
+    print(f"{'case':44} {'secretsctl':>11} {'sops':>9} {'ratio':>7}   "
+          f"(median of {args.runs}; ratio = sops/secretsctl, >1 means we are faster)")
     for name, ta, tb in rows:
         print(f"{name:44} {ta * 1000:9.1f}ms {tb * 1000:7.1f}ms {tb / ta:7.2f}")
+    if args.kms_decrypt_runs:
+        bench_kms_decrypt(args.kms_decrypt_runs)
     if args.kms_rotate:
         bench_kms_rotate(args.kms_rotate, args.kms_rotate_rounds, args.kms_latency_ms)
 

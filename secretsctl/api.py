@@ -32,9 +32,7 @@ from .keysources.base import KeyEnv, format_created_at, utc_now
 from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
 from .rules import DEFAULT_RULE, CryptRule
 from .stash import Stash
-from .stores.base import METADATA_KEY, Store
-from .stores.dotenv import SOPS_PREFIX
-from .stores.yaml_guard import check_merge_tree
+from .stores.base import Store
 from .tree import Branch, format_path, get_path, parse_path, to_python
 
 __all__ = [
@@ -54,13 +52,17 @@ class Runtime:
     config_path: str | None = None
     cwd: str | None = None
     key_env: KeyEnv | None = None
+    #: sops's ``--indent N`` (legacy form): overrides the ``stores:`` indents.
+    indent: int | None = None
+    #: Key services for every wrap/unwrap, in order (empty: local keys only).
+    key_services: tuple[Any, ...] = ()
     #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
     config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
 
     def keys(self) -> KeyEnv:
         """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
         if self.key_env is None:
-            self.key_env = KeyEnv(environ=self.environ, now=self.now)
+            self.key_env = KeyEnv(environ=self.environ, now=self.now, services=self.key_services)
         return self.key_env
 
     def config(self, file_path: str | None) -> SopsConfig:
@@ -69,8 +71,11 @@ class Runtime:
         Batch commands ask once per file and again when they write it (a
         few times per file in all); the parse is done once per content.
         """
-        return load_config(file_path, self.config_path, self.environ, self.cwd,
-                           cache=self.config_cache)
+        config = load_config(file_path, self.config_path, self.environ, self.cwd,
+                             cache=self.config_cache)
+        if self.indent is None:
+            return config
+        return replace(config, stores=config.stores.with_indent(self.indent))
 
 
 @dataclass
@@ -137,8 +142,8 @@ def _with_context(spec: KeySpec, context: str) -> KeySpec:
 
 def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
     """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
-    base = config.creation_for(filename) or CreationSettings()
-    merged = replace(base)
+    matched = config.creation_for(filename)
+    merged = replace(matched or CreationSettings())
     if options.key_groups is not None:
         merged.key_groups = options.key_groups
     if options.shamir_threshold is not None:
@@ -159,9 +164,23 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
     if not any(merged.key_groups):
+        if matched is not None and options.key_groups is None:
+            raise empty_group_error(config, filename)
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
     return merged
+
+
+def empty_group_error(config: SopsConfig, filename: str | None, group: int | None = None) -> ConfigError:
+    """A creation rule matched but gives no keys (or one of its groups has none).
+
+    sops 3.11 says only "Could not generate data key: [empty key group
+    provided]" (exit 1); its text leads, then which rule is at fault.
+    """
+    rule = f"creation_rules[{config.rule_index(filename)}]"
+    where = "has no keys" if group is None else f"key_groups[{group}] has no keys"
+    return ConfigError(f"Could not generate data key: [empty key group provided]: {rule} matches "
+                       f"{filename or 'stdin'} but {where}", file=config.path)
 
 
 @nesting_guard
@@ -172,7 +191,10 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
     rt = runtime or Runtime()
     config = rt.config(filename)
     in_fmt = resolve_format(input_type, filename)
-    out_fmt = resolve_format(output_type, filename) if output_type else in_fmt
+    # As sops: the output store comes from --output-type or the file name
+    # (--filename-override included), never from --input-type; a name with no
+    # known suffix (or none, on stdin) means the binary store: a JSON file.
+    out_fmt = resolve_format(output_type, filename)
     store = _store(in_fmt, config)
     docs = store.load_plain(data)
     if store.has_metadata(docs):
@@ -186,9 +208,15 @@ def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | No
                  rt: Runtime) -> tuple[Metadata, bytes]:
     """Metadata and a fresh data key (wrapped for every master key) for a new file."""
     settings = creation_settings(options, config, filename)
+    for n, group in enumerate(settings.key_groups):
+        if not group:
+            # sops refuses to create a file with an empty group, even beside
+            # others: dropping it would quietly lower a k-of-n rule (updatekeys,
+            # by contrast, ignores empty groups as sops does).
+            raise empty_group_error(config, filename, n)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
-    rule = None if fmt == "binary" else (settings.rule or DEFAULT_RULE)
+    rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)
     meta = Metadata(key_groups=groups, shamir_threshold=settings.shamir_threshold, rule=rule,
                     mac_only_encrypted=settings.mac_only_encrypted)
     key = datakey.generate(rt.randbytes)
@@ -213,13 +241,13 @@ def _null_path(node: Any, path: list) -> list | None:
     return None
 
 
-def _refuse_flat_nulls(docs: list[Branch], fmt: str) -> None:
+def _refuse_nulls(docs: list[Branch], fmt: str, store: Store) -> None:
     """dotenv/INI write a null as the text ``<nil>``, which then fails to decrypt.
 
     sops writes such a file and cannot read it back (nor can we); refuse
     instead, before anything is written (``set f.env '["k"]' null``).
     """
-    if fmt not in ("dotenv", "ini"):
+    if store.holds_null:
         return
     for doc in docs:
         path = _null_path(doc, [])
@@ -239,13 +267,10 @@ def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
     in every one.
     """
     for doc in docs:
-        if not store.has_metadata([doc]):
+        reserved = store.reserved_key(doc)
+        if reserved is None:
             continue
-        if fmt == "dotenv":  # the metadata is the `sops_…=` lines
-            key = next(k for k in doc.keys() if k.startswith(SOPS_PREFIX))
-            what = f"keys starting with '{SOPS_PREFIX}' are"
-        else:
-            key, what = METADATA_KEY, f"the top-level key '{METADATA_KEY}' is"
+        key, what = reserved
         raise EmitError(f"{what} reserved for the sops metadata (format {fmt}); nothing was written",
                         tree_path=format_path([key]))
 
@@ -253,11 +278,10 @@ def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
 def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, fmt: str,
           config: SopsConfig, rt: Runtime) -> bytes:
     """Encrypt docs under ``key``, stamp lastmodified + MAC, emit with the store."""
-    _refuse_flat_nulls(docs, fmt)
-    _refuse_reserved(docs, fmt, _store(fmt, config))
-    if fmt == "yaml":
-        for doc in docs:  # `<<` is written as a merge key; sops refuses a scalar there
-            check_merge_tree(doc)
+    store = _store(fmt, config)
+    _refuse_nulls(docs, fmt, store)
+    _refuse_reserved(docs, fmt, store)
+    store.check_emittable(docs)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
@@ -280,12 +304,13 @@ def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Bran
     load error through unmapped, for every command that reads one (decrypt,
     set, unset, edit, rotate, updatekeys, exec-env, exec-file).
     """
+    store = _store(fmt, config)
     try:
-        docs, meta_tree = _store(fmt, config).load_encrypted(data)
+        docs, meta_tree = store.load_encrypted(data)
     except InputError as exc:
         exc.exit_code = ExitCode.GENERIC  # keeps the class: the editor re-prompts on InputError
         raise
-    return docs, metadata_from_tree(meta_tree, binary=(fmt == "binary"))
+    return docs, metadata_from_tree(meta_tree, binary=store.single_value)
 
 
 @nesting_guard

@@ -26,6 +26,7 @@ from .api import Runtime
 from .config import KeySpec, relative_target
 from .errors import ConfigError, SecretsctlError
 from .fileio import read_file, write_if_unchanged
+from .formats import STORES
 from .goregex import RegexError, compile_go
 from .keyspec import build_key
 from .keysources.base import MasterKey
@@ -68,9 +69,8 @@ def _rule_matches(path: str, runtime: Runtime) -> bool:
     return False
 
 
-# Where each store puts the metadata (SOPS_FORMAT.md §7.3): a YAML/JSON
-# top-level `sops` key, dotenv `sops_…=` lines, an INI `[sops]` section.
-_MARKER = re.compile(rb'(^|\n)sops:[ \t]*\r?\n|"sops"\s*:\s*\{|(^|\n)sops_version=|(^|\n)\[sops\]')
+# Where each store puts the metadata, as the store registry declares it.
+_MARKER = re.compile(b"|".join(dict.fromkeys(e.metadata_marker for e in STORES.values())))
 
 
 def is_sops_file(path: str) -> bool:

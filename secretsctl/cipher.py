@@ -1,6 +1,6 @@
 """The only AES-256-GCM module: sops's ``ENC[...]`` value format.
 
-Byte-level rules (SOPS_FORMAT.md §3), each pinned by the shared vectors:
+Byte-level rules (docs/format.md §3), each pinned by the vectors in fixtures/vectors:
 
 * ``ENC[AES256_GCM,data:<b64>,iv:<b64>,tag:<b64>,type:<t>]``, standard
   base64 with padding; ``data`` is the ciphertext without the 16-byte tag.
@@ -130,7 +130,7 @@ def decrypt(text: Any, key: bytes, aad: str) -> tuple[Any, bytes | None]:
     if text == "":
         return "", None
     if not isinstance(text, str):
-        # sops panics here (SOPS_FORMAT.md §3.1); we report it.
+        # sops panics here (docs/format.md §3.1); we report it.
         raise DecryptError("expected an encrypted value, found a plain non-string value")
     data, iv, tag, typ = parse_enc(text)
     try:

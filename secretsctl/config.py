@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
+from . import keytypes
 from .errors import ConfigError, InputError, SecretsctlError
 from .formats import StoreOptions
 from .goregex import RegexError, compile_go
@@ -20,12 +21,10 @@ from .rules import CryptRule, rule_from, RULE_NAMES
 CONFIG_NAME = ".sops.yaml"
 MAX_DEPTH = 100
 
-# Single-group rule fields -> key type, in sops's order (age, pgp, kms, …).
-_RULE_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
-                    ("hckms", "hckms"), ("azure_keyvault", "azure_kv"),
-                    ("hc_vault_transit_uri", "hc_vault"))
-_GROUP_KEY_FIELDS = (("age", "age"), ("pgp", "pgp"), ("kms", "kms"), ("gcp_kms", "gcp_kms"),
-                     ("hckms", "hckms"), ("azure_keyvault", "azure_kv"), ("hc_vault", "hc_vault"))
+# Rule and key-group fields -> key type, in sops's reading order (age,
+# pgp, kms, …), from the key-type registry.
+_RULE_KEY_FIELDS = keytypes.rule_fields()
+_GROUP_KEY_FIELDS = tuple((f, t) for f, t, _ in keytypes.group_fields())
 
 
 @dataclass(frozen=True)
@@ -60,8 +59,15 @@ class SopsConfig:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
         if self.creation_rules is None:
             return None
+        n = self.rule_index(file_path)
+        if n is None:
+            raise ConfigError("error loading config: no matching creation rules found", file=self.path)
+        return _settings_from_rule(self.creation_rules[n], f"creation_rules[{n}]", self.path)
+
+    def rule_index(self, file_path: str | None) -> int | None:
+        """Index of the first creation rule whose ``path_regex`` matches (or that has none)."""
         target = relative_target(file_path, self.path)
-        for n, raw in enumerate(self.creation_rules):
+        for n, raw in enumerate(self.creation_rules or []):
             regex = raw.get("path_regex") or ""  # a str: parse_config checked the shapes
             try:
                 if regex and not compile_go(regex).search(target):
@@ -69,8 +75,8 @@ class SopsConfig:
             except RegexError as exc:
                 # sops: "can not compile regexp: error parsing regexp: …", exit 1
                 raise ConfigError(f"creation_rules[{n}].path_regex is invalid: {exc}", file=self.path) from None
-            return _settings_from_rule(raw, f"creation_rules[{n}]", self.path)
-        raise ConfigError("error loading config: no matching creation rules found", file=self.path)
+            return n
+        return None
 
 
 def find_config(file_path: str | None, cwd: str | None = None) -> str | None:
@@ -207,8 +213,8 @@ def _checked_rule(raw: Any, where: str, path: str | None) -> dict:
 
 
 # Key-group fields sops decodes as []string and as lists of structs.
-_GROUP_STRINGS = ("age", "pgp", "hc_vault")
-_GROUP_STRUCTS = ("kms", "gcp_kms", "hckms", "azure_keyvault")
+_GROUP_STRINGS = tuple(f for f, _, struct in keytypes.group_fields() if not struct)
+_GROUP_STRUCTS = tuple(f for f, _, struct in keytypes.group_fields() if struct)
 # YAML aliases can make `merge` recursive (&g {merge: [*g]}) or explode
 # (each level merging the previous one ten times): bound depth and total.
 _MAX_MERGED_GROUPS = 10_000

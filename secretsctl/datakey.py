@@ -3,7 +3,7 @@
 One key group: every master key wraps the full 32-byte data key and any one
 of them suffices.  Two or more groups: the data key is Shamir-split, one
 33-byte share per group, and each group's keys wrap that group's share
-(SOPS_FORMAT.md §8.1–8.2).  Recovery tries keys in the decryption order of
+(docs/format.md §8.1–8.2).  Recovery tries keys in the decryption order of
 §8.6 and, when not enough groups work, raises :class:`DataKeyUnavailable`
 (exit 128) with sops's per-group/per-key report — which never contains key
 material, only identifiers and the key sources' secret-free reasons.
@@ -13,12 +13,12 @@ from __future__ import annotations
 import secrets
 import textwrap
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 from . import shamir
-from .errors import DataKeyError, ExitCode, KeySourceError, SecretsctlError
+from .errors import DataKeyError, ExitCode, IncorrectKeyError, KeySourceError, SecretsctlError
 from .keysources import DEFAULT_DECRYPTION_ORDER, sort_for_decryption
-from .keysources.base import KeyEnv, MasterKey
+from .keysources.base import LOCAL_KEYS, KeyEnv, MasterKey
 
 __all__ = [
     "DATA_KEY_SIZE", "generate", "wrap", "unwrap", "parse_decryption_order",
@@ -85,7 +85,30 @@ def wrap(data_key: bytes, key_groups: list[list[MasterKey]], threshold: int, env
             raise SecretsctlError(f"could not split the data key: {exc}") from None
     for group, payload in zip(key_groups, payloads):
         for key in group:
-            key.encrypt(payload, env)
+            _via_services(key, env, payload)
+
+
+def _via_services(key: MasterKey, env: KeyEnv, payload: bytes | None = None) -> Any:
+    """Wrap ``payload`` (or unwrap, when None) through each key service until one succeeds.
+
+    This is sops's loop over its key services.  With the local keys alone
+    (the default) the key's own error is raised unchanged; with several
+    services each one's reason is kept, and IncorrectKeyError ("try the next
+    key") is raised only if every service said so.
+    """
+    services = env.services or (LOCAL_KEYS,)
+    if len(services) == 1:
+        svc = services[0]
+        return svc.decrypt(key, env) if payload is None else svc.encrypt(key, payload, env)
+    reasons: list[str] = []
+    incorrect = True
+    for svc in services:
+        try:
+            return svc.decrypt(key, env) if payload is None else svc.encrypt(key, payload, env)
+        except KeySourceError as exc:
+            incorrect = incorrect and isinstance(exc, IncorrectKeyError)
+            reasons.append(exc.message if svc.name != "local" else f"local: {exc.message}")
+    raise (IncorrectKeyError if incorrect else KeySourceError)("; ".join(reasons))
 
 
 def _try_group(index: int, group: list[MasterKey], env: KeyEnv,
@@ -94,13 +117,13 @@ def _try_group(index: int, group: list[MasterKey], env: KeyEnv,
     attempts: list[KeyAttempt] = []
     for key in sort_for_decryption(group, order):
         try:
-            payload = key.decrypt(env)
+            payload = _via_services(key, env)
         except KeySourceError as exc:
+            # Not this key (IncorrectKeyError) or this key failed: either way
+            # the next key may work, and the report names the reason.  Any
+            # other exception is a bug and is reported as itself, not as
+            # a "FAILED" line that would hide it.
             attempts.append(KeyAttempt(index, key.identifier(), False, exc.message))
-            continue
-        except Exception as exc:  # a bug or library failure: report the type only
-            attempts.append(KeyAttempt(index, key.identifier(), False,
-                                       f"unexpected error: {type(exc).__name__}"))
             continue
         attempts.append(KeyAttempt(index, key.identifier(), True))
         return payload, attempts

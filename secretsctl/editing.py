@@ -36,28 +36,6 @@ from .tree import Branch, Comment, bytes_to_str, from_python, get_path, parse_pa
 __all__ = ["EditConflict", "EditSettings", "edit_file", "set_value", "unset_value",
            "parse_json_value", "example_document", "conflict_path"]
 
-# The documents sops opens for a new file (SOPS_FORMAT.md §12.6).
-_EXAMPLES = {
-    "yaml": (b"hello: Welcome to SOPS! Edit this file as you please!\n"
-             b"example_key: example_value\n"
-             b"# Example comment\n"
-             b"example_array:\n    - example_value1\n    - example_value2\n"
-             b"example_number: 1234.56789\n"
-             b"example_booleans:\n    - true\n    - false\n"),
-    "json": (b'{\n\t"hello": "Welcome to SOPS! Edit this file as you please!",\n'
-             b'\t"example_key": "example_value",\n'
-             b'\t"example_array": [\n\t\t"example_value1",\n\t\t"example_value2"\n\t],\n'
-             b'\t"example_number": 1234.56789,\n'
-             b'\t"example_booleans": [\n\t\ttrue,\n\t\tfalse\n\t]\n}'),
-    "dotenv": (b"# This is an example file.\n"
-               b"hello=Welcome to SOPS! Edit this file as you please!\n"
-               b"example_key=example_value\n"
-               b"example_multiline=foo\\nbar\\nbaz\n"),
-    "ini": (b"; This is an example file.\n[Welcome!]\n"
-            b"hello       = Welcome to SOPS! Edit this file as you please!\n"
-            b"example_key = example_value\n"),
-    "binary": b"Welcome to SOPS! Edit this file as you please!",
-}
 
 
 class EditConflict(FileChanged):
@@ -79,8 +57,8 @@ class EditSettings:
 
 
 def example_document(fmt: str) -> bytes:
-    """The example plaintext sops opens for a new file of format ``fmt``."""
-    return _EXAMPLES[fmt]
+    """The example plaintext sops opens for a new file of format ``fmt`` (its store declares it)."""
+    return make_store(fmt).example
 
 
 def conflict_path(path: str, when: datetime) -> str:
@@ -211,7 +189,9 @@ def parse_json_value(text: str | bytes) -> Any:
     try:
         return json_store.parse_json_value(text)
     except InputError:
-        raise SetFormatError("Value for --set is not valid JSON") from None
+        raise SetFormatError("the value is not valid JSON",
+                             hint="a string needs JSON's quotes inside the shell's: "
+                                  "'\"hunter2\"'; numbers, true, null, [..] and {..} are JSON as they are") from None
 
 
 def _strict_equal(a: Any, b: Any) -> bool:

@@ -166,7 +166,7 @@ class _Signals:
         self.fired = signum
         raise Interrupted(signum)
 
-    def __enter__(self) -> "_Signals":
+    def __enter__(self) -> _Signals:
         for sig in _SIGNALS:
             try:
                 self.saved[sig] = signal.signal(sig, self._handler)

@@ -58,7 +58,7 @@ class SecretsctlError(Exception):
         self.tree_path = tree_path
         self.hint = hint
 
-    def with_file(self, file: str | None) -> "SecretsctlError":
+    def with_file(self, file: str | None) -> SecretsctlError:
         """Attach the file name unless one is already set; returns self."""
         if self.file is None:
             self.file = file

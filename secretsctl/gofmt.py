@@ -3,7 +3,7 @@
 sops is written in Go, so every number it turns into text goes through
 ``strconv.FormatFloat`` with one of several verbs; Python's ``repr`` matches
 none of them (``repr(1.0) == '1.0'``, ``repr(1e20) == '1e+20'``).  Each
-function here names the Go call it reproduces (SOPS_FORMAT.md §3.2, §3.3,
+function here names the Go call it reproduces (docs/format.md §3.2, §3.3,
 §9.1.6, §9.2, §9.3).
 """
 from __future__ import annotations
@@ -181,7 +181,7 @@ def normalize_time_text(text: str, keep_fraction: bool = True) -> str:
 
     ``keep_fraction`` keeps nanoseconds with trailing zeros trimmed (the
     ``type:time`` plaintext); without it the fraction is dropped (the MAC
-    AAD built from ``lastmodified``, SOPS_FORMAT.md §5.4).  A zero offset,
+    AAD built from ``lastmodified``, docs/format.md §5.4).  A zero offset,
     including ``-00:00``, becomes ``Z``; other offsets are kept as written.
     """
     dt, frac = parse_rfc3339(text)

@@ -14,7 +14,7 @@ Two kinds of change, with different guarantees:
   keeps its ``created_at``: the data key is as old as it was, and
   ``secretsctl keys`` reads its age from those stamps.
 * **Rotate** (:func:`rotate`): a new data key, every value re-encrypted with
-  the IVs it had before (SOPS_FORMAT.md §3.5; the key changes, so every
+  the IVs it had before (docs/format.md §3.5; the key changes, so every
   ciphertext changes), every master key wraps the new key, new
   ``lastmodified`` and MAC.  ``--add-*`` keys go to group 0 and ``--rm-*``
   keys are removed from every group, matched by type and identifier, as sops.
@@ -37,7 +37,7 @@ from .errors import ConfigError, SecretsctlError
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
 from .keysources import key_label
-from .keysources.base import MasterKey
+from .keysources.base import MasterKey, Restampable
 from .metadata import Metadata, metadata_to_tree
 
 __all__ = [
@@ -122,7 +122,9 @@ class KeyPlan:
             if self.old_threshold:
                 out.append(f"--- shamir_threshold: {self.old_threshold}")
         for g in self.groups:
-            out.append(f"Group {g.index + 1}")
+            # 0-based, as `groups delete` and the data-key report count (sops
+            # itself prints this listing from 1).
+            out.append(f"Group {g.index}")
             out.extend(f"    {k}" for k in g.common)
             out.extend(f"+++ {k}" for k in g.added)
             out.extend(f"--- {k}" for k in g.removed)
@@ -168,7 +170,8 @@ def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
         stamps = [(k, k.created_at()) for g in groups for k in g if k.enc and k.created_at()]
         datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
         for k, stamp in stamps:
-            getattr(k, "keep_created_at", lambda _s: None)(stamp)
+            if isinstance(k, Restampable):
+                k.keep_created_at(stamp)
     meta = replace(old, key_groups=groups, shamir_threshold=threshold)
     store = make_store(dec.fmt, dec.config.stores)
     return store.emit_encrypted(dec.encrypted_docs, metadata_to_tree(meta))

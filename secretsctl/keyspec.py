@@ -16,8 +16,9 @@ def build_key(spec: KeySpec) -> list[MasterKey]:
         if spec.type_id == "kms" and "aws_profile" not in entry:
             entry.append(Item("aws_profile", spec.aws_profile))
         return [key_from_tree(spec.type_id, entry)]
-    opts = {"aws_profile": spec.aws_profile, "context": spec.context} if spec.type_id == "kms" else {}
-    return keys_from_string(spec.type_id, str(spec.spec), **opts)
+    # Every type's from_string takes the options it uses (KMS: profile, context).
+    return keys_from_string(spec.type_id, str(spec.spec), aws_profile=spec.aws_profile,
+                            context=spec.context)
 
 
 def build_key_groups(groups: list[list[KeySpec]]) -> list[list[MasterKey]]:

@@ -1,6 +1,6 @@
 """The ``sops`` metadata: in-memory form and its on-disk tree shape.
 
-On disk the metadata is a tree in the JSON-like shape of SOPS_FORMAT.md §7.1
+On disk the metadata is a tree in the JSON-like shape of docs/format.md §7.1
 (the stores place it; dotenv/INI flatten it).  This module converts between
 that shape and :class:`Metadata`, and knows sops's field order and omission
 rules.  Key entries are built through :mod:`secretsctl.keysources` only.
@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import gofmt
+from . import gofmt, keytypes
 from .errors import MetadataError
 from .keysources import KEY_TYPE_ORDER_IN_GROUP, key_from_tree
 from .keysources.base import MasterKey
@@ -22,14 +22,10 @@ from .tree import Branch, Item
 # bumps older versions on edit; 3.11.0 is the release we are tested against.
 SOPS_VERSION = "3.11.0"
 
-# Flat (single group) lists in Go struct order; `lastmodified`/`mac` sit
-# between `age` and `pgp` (SOPS_FORMAT.md §7.1, quirk 10).
-_FLAT_BEFORE_MAC = ("kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "age")
-_FLAT_AFTER_MAC = ("pgp",)
-# Inside `key_groups` entries: these are omitted when empty ...
-_GROUP_OPTIONAL = ("pgp", "kms", "gcp_kms", "hckms", "azure_kv")
-# ... and these two are always written ([] in YAML, null in JSON).
-_GROUP_ALWAYS = ("hc_vault", "age")
+# The write orders come from the key-type registry (keytypes.py): flat
+# lists in Go struct order with `lastmodified`/`mac` between `age` and
+# `pgp` (quirk 10); `key_groups` entries omit some empty lists and always
+# write `hc_vault` and `age` ([] in YAML, null in JSON).
 
 _SEMVER = re.compile(r"v?(\d+)\.(\d+)\.(\d+)([-+].*)?")
 
@@ -177,17 +173,17 @@ def metadata_to_tree(meta: Metadata) -> Branch:
     if len(meta.key_groups) >= 2:
         groups = []
         for g in meta.key_groups:
-            entry = Branch(Item(t, _entries(g, t)) for t in _GROUP_OPTIONAL if _entries(g, t))
-            entry.extend(Item(t, _entries(g, t)) for t in _GROUP_ALWAYS)
+            entry = Branch(Item(t, _entries(g, t)) for t in keytypes.entry_optional() if _entries(g, t))
+            entry.extend(Item(t, _entries(g, t)) for t in keytypes.entry_always())
             groups.append(entry)
         out.append(Item("key_groups", groups))
         single: KeyGroup = []
     else:
         single = meta.key_groups[0] if meta.key_groups else []
-    out.extend(Item(t, _entries(single, t)) for t in _FLAT_BEFORE_MAC if _entries(single, t))
+    out.extend(Item(t, _entries(single, t)) for t in keytypes.flat_before_mac() if _entries(single, t))
     out.append(Item("lastmodified", meta.lastmodified))
     out.append(Item("mac", meta.mac))
-    out.extend(Item(t, _entries(single, t)) for t in _FLAT_AFTER_MAC if _entries(single, t))
+    out.extend(Item(t, _entries(single, t)) for t in keytypes.flat_after_mac() if _entries(single, t))
     if meta.rule is not None:
         out.append(Item(meta.rule.kind, meta.rule.value))
     if meta.mac_only_encrypted:

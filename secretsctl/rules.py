@@ -1,4 +1,4 @@
-"""Which leaves are encrypted: sops's six selection rules (SOPS_FORMAT.md §6).
+"""Which leaves are encrypted: sops's six selection rules (docs/format.md §6).
 
 At most one rule is active; with none, ``unencrypted_suffix: _unencrypted``
 is implied.  Regexes are matched with search semantics against each path

@@ -94,7 +94,7 @@ class SignalGuard:
 
     SIGNALS = frozenset((*FORWARDED, signal.SIGCHLD))
 
-    def __enter__(self) -> "SignalGuard":
+    def __enter__(self) -> SignalGuard:
         self._old = signal.pthread_sigmask(signal.SIG_BLOCK, self.SIGNALS)
         return self
 
@@ -150,7 +150,7 @@ def run(argv: Sequence[str], env: Mapping[str, str], *, spawn: Spawn | None = No
 
 
 def exec_in_place(argv: Sequence[str], env: Mapping[str, str], *,
-                  execve: Callable[[str, Sequence[str], Mapping[str, str]], NoReturn] = os.execve,
+                  execve: Callable[..., NoReturn] = os.execve,
                   search_path: str | None = None) -> NoReturn:
     """``--same-process``: replace this process with the command (``execve``).
 

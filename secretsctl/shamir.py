@@ -1,6 +1,6 @@
 """Shamir secret sharing over GF(2^8), byte-compatible with sops.
 
-sops uses a modified copy of HashiCorp Vault's scheme (SOPS_FORMAT.md §8.2):
+sops uses a modified copy of HashiCorp Vault's scheme (docs/format.md §8.2):
 
 * the field is GF(2^8) with the AES reduction polynomial 0x11B;
 * every secret byte gets its own random polynomial of degree ``t - 1`` whose

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Union
+from typing import Any, Callable, Iterator
 
 __all__ = [
     "Branch", "Item", "Comment", "Timestamp", "Value", "PathKey",
@@ -51,7 +51,7 @@ class Item:
     value: Any
 
 
-class Branch(list):
+class Branch(list[Any]):
     """An ordered mapping: a list of :class:`Item` and :class:`Comment`."""
 
     def keys(self) -> list[str]:
@@ -76,7 +76,7 @@ class Branch(list):
                 return n
         return -1
 
-    def __contains__(self, key: object) -> bool:  # type: ignore[override]
+    def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self.index_of(key) >= 0
 
     def set(self, key: str, value: Any) -> None:
@@ -94,8 +94,8 @@ class Branch(list):
         return len(self) != before
 
 
-Value = Union[str, int, float, bool, None, Timestamp, bytes, Branch, list]
-PathKey = Union[str, int]
+Value = str | int | float | bool | None | Timestamp | bytes | Branch | list[Any]
+PathKey = str | int
 
 
 def bytes_to_str(data: bytes) -> str:
@@ -202,7 +202,7 @@ def set_path(root: Branch, path: list[PathKey], value: Any) -> None:
     for n, comp in enumerate(path):
         last = n == len(path) - 1
         nxt = path[n + 1] if not last else None
-        fresh = (lambda: [] if isinstance(nxt, int) else Branch())
+        fresh: Callable[[], Any] = (lambda: [] if isinstance(nxt, int) else Branch())  # noqa: E731, B023
         if isinstance(comp, str):
             if not isinstance(node, Branch):
                 raise KeyError(f"component {_fmt(comp)} is not a mapping key here")

@@ -12,7 +12,7 @@ because the MAC is a hash over values in walk order:
   non-comment leaf (only the encrypted ones, after SHA-256("sops"), with
   ``mac_only_encrypted``), no separators, upper-case hex;
 * the MAC is stored encrypted with AAD = ``lastmodified`` re-formatted
-  without fraction (SOPS_FORMAT.md §5.4).
+  without fraction (docs/format.md §5.4).
 """
 from __future__ import annotations
 
@@ -129,7 +129,7 @@ class _Walk:
             # A plain comment in an encrypted file (older sops, or added by
             # hand): sops keeps it; so do we.  A comment that starts with
             # ENC[ and fails below, to parse (`ENC[AES256_GCM,dta:…]`) or to
-            # authenticate, is tampering and is refused (SOPS_FORMAT.md §16);
+            # authenticate, is tampering and is refused (docs/format.md §16);
             # sops warns "possibly unencrypted comment" and prints it.
             return node
         try:

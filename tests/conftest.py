@@ -74,18 +74,23 @@ def base_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+def gnupg_with(tmp_path_factory: pytest.TempPathFactory, name: str, *keys: Path):
+    """Yield a private GNUPGHOME holding ``keys`` (real gpg import), then stop its agent."""
+    if not shutil.which("gpg"):
+        pytest.fail("gpg is not installed: scripts/test installs it")
+    home = tmp_path_factory.mktemp(name)
+    os.chmod(home, 0o700)
+    for key in keys:
+        subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import", str(key)],
+                       check=True, capture_output=True)
+    yield str(home)
+    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+
+
 @pytest.fixture(scope="session")
 def gnupg_home(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A private GNUPGHOME with both PGP test keys imported (real gpg)."""
-    if not shutil.which("gpg"):
-        pytest.fail("gpg is not installed: scripts/test installs it")
-    home = tmp_path_factory.mktemp("gnupg")
-    os.chmod(home, 0o700)
-    for n in (1, 2):
-        subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import",
-                        str(KEYS / f"pgp-test-{n}.sec.asc")], check=True, capture_output=True)
-    yield str(home)
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+    yield from gnupg_with(tmp_path_factory, "gnupg", *(KEYS / f"pgp-test-{n}.sec.asc" for n in (1, 2)))
 
 
 def run(argv: list[str], env: dict[str, str], input: bytes | None = None,
@@ -115,12 +120,7 @@ def cli(base_env: dict[str, str]):
 @pytest.fixture(scope="session")
 def gnupg_only1(tmp_path_factory: pytest.TempPathFactory) -> str:
     """A GNUPGHOME holding only PGP test key 1."""
-    home = tmp_path_factory.mktemp("gnupg1")
-    os.chmod(home, 0o700)
-    subprocess.run(["gpg", "--batch", "--homedir", str(home), "--import",
-                    str(KEYS / "pgp-test-1.sec.asc")], check=True, capture_output=True)
-    yield str(home)
-    subprocess.run(["gpgconf", "--homedir", str(home), "--kill", "gpg-agent"], capture_output=True)
+    yield from gnupg_with(tmp_path_factory, "gnupg1", KEYS / "pgp-test-1.sec.asc")
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """gpg fixtures shared by the key-source tests (loaded as a pytest plugin).
 
-``pgp_home`` holds the shared vector key (v8) plus one key generated per
+``pgp_home`` holds the vector PGP key (v8) plus one key generated per
 session, so the tests prove we read keys made elsewhere and depend on no
 fixed keyring.
 """

@@ -56,7 +56,7 @@ def mask(data: bytes) -> list[str]:
     text = _AGE.sub("<AGE>", text)
     text = _PGP.sub("<PGP>", text)
     text = _TIME.sub("<TIME>", text)
-    # Our one deliberate layout difference (SOPS_FORMAT.md §16): sops writes an
+    # Our one deliberate layout difference (docs/format.md §16): sops writes an
     # encrypted comment inside a YAML list as a list element, we keep a comment.
     text = _LIST_COMMENT.sub(r"\1#\2", text)
     lines = text.split("\n")

@@ -60,7 +60,7 @@ def encrypt_lib(plain: bytes, name: str, env: dict[str, str], groups: list[list[
 
 
 def assert_rotated(before: bytes, after: bytes) -> None:
-    """Every value's ciphertext changed, every IV is the one it had (SOPS_FORMAT.md §3.5)."""
+    """Every value's ciphertext changed, every IV is the one it had (docs/format.md §3.5)."""
     old, new = ENC_RE.findall(before), ENC_RE.findall(after)
     assert len(old) == len(new) > 0
     # The MAC (last ENC of a YAML file is in the metadata) gets a new IV with the new lastmodified.

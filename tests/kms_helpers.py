@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 ACCOUNT = "123456789012"  # moto's default account
+DECRYPT = "TrentService.Decrypt"  # X-Amz-Target values the proxy records
+ENCRYPT = "TrentService.Encrypt"
 _CRED = re.compile(r"Credential=([^/,\s]+)/\d+/([^/]+)/")
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT
-from kms_helpers import ACCOUNT, aws_client, start_moto, write_aws_files
+from kms_helpers import ACCOUNT, CountingProxy, aws_client, start_moto, write_aws_files
 
 
 @pytest.fixture(scope="session")
@@ -82,3 +82,11 @@ def aws_env(base_env: dict[str, str], moto_url: str) -> dict[str, str]:
     return env
 
 
+
+
+@pytest.fixture
+def proxy(moto_url: str):
+    """A counting proxy in front of moto (kms_helpers.CountingProxy)."""
+    p = CountingProxy(moto_url)
+    yield p
+    p.close()

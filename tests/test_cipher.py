@@ -1,4 +1,4 @@
-"""Known-answer tests of the ENC[...] value format against the shared vectors."""
+"""Known-answer tests of the ENC[...] value format against the known-answer vectors."""
 from __future__ import annotations
 
 import pytest

@@ -180,7 +180,7 @@ def test_report_shape_and_structure():
     long_reason = "failed to create reader for decrypting sops data key with age: " * 3
     group = [FakeKey("age", "age1abc", log, error=IncorrectKeyError(long_reason)),
              FakeKey("pgp", "FPR1", log, error=KeySourceError("gpg exploded")),
-             FakeKey("kms", "arn:k", log, error=RuntimeError(DATA_KEY.hex()))]
+             FakeKey("kms", "arn:k", log, error=IncorrectKeyError("AccessDenied"))]
     with pytest.raises(DataKeyError) as exc:
         datakey.unwrap([group], 0, env_of())
     err = exc.value
@@ -194,7 +194,7 @@ def test_report_shape_and_structure():
     assert all(len(l) <= 8 + 60 for l in lines if l.startswith("    "))
     assert "  FPR1: FAILED" in lines and "    - | gpg exploded" in lines
     assert "  arn:k: FAILED" in lines
-    assert err.message.endswith(  # the trailer exactly as SOPS_FORMAT.md §12.9 shows it
+    assert err.message.endswith(  # the trailer exactly as docs/format.md §12.9 shows it
         "\n\nRecovery failed because no master key was able to decrypt the file. In\n"
         "order for SOPS to recover the file, at least one key has to be successful,\n"
         "but none were.")
@@ -203,8 +203,17 @@ def test_report_shape_and_structure():
     assert err.attempts == [
         KeyAttempt(0, "age1abc", False, long_reason),
         KeyAttempt(0, "FPR1", False, "gpg exploded"),
-        KeyAttempt(0, "arn:k", False, "unexpected error: RuntimeError"),
+        KeyAttempt(0, "arn:k", False, "AccessDenied"),
     ]
+
+
+def test_a_bug_in_a_key_source_is_not_a_failed_line():
+    """IncorrectKeyError/KeySourceError: this key failed, try the next; anything else is a bug."""
+    log: list = []
+    group = [FakeKey("kms", "arn:k", log, error=RuntimeError(DATA_KEY.hex())),
+             FakeKey("age", "age1abc", log, payload=DATA_KEY)]
+    with pytest.raises(RuntimeError):
+        datakey.unwrap([group], 0, env_of(), order=["kms", "age"])
 
 
 # -------------------------------------------------- real keys: our wrapping

@@ -1,7 +1,7 @@
 """Unit tests: selection, names and value rendering (execenv), export formats, runner pieces.
 
 The byte-level expectations for the default mode come from sops 3.11's
-``exec-env`` (SOPS_FORMAT.md §9.3, §12.8) and for ``--vars`` from
+``exec-env`` (docs/format.md §9.3, §12.8) and for ``--vars`` from
 ``sops -d --output-type json | jq -erc``; both are also checked against the
 real tools in tests/test_exec_cli.py.
 """

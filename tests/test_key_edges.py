@@ -45,7 +45,7 @@ def test_updatekeys_keeps_the_files_threshold_as_sops(env, tmp_path, cli, sops):
     # A key change under a rule asking for 3: both keep 2; we say the rule was not applied.
     cfg.write_text(groups_rule((1, 2), (2,), (3,), threshold=3))
     proc = cli(["updatekeys", "-y", str(ours)], env=full, cwd=tmp_path)
-    assert "shamir_threshold: 2\nGroup 1\n" in ok(proc).decode()
+    assert "shamir_threshold: 2\nGroup 0\n" in ok(proc).decode()
     assert ".sops.yaml sets shamir_threshold 3; the file keeps 2" in proc.stderr.decode()
     ok(sops(["updatekeys", "-y", str(theirs)], env=full, cwd=tmp_path))
     assert threshold_lines(ours.read_bytes()) == threshold_lines(theirs.read_bytes()) == [b"shamir_threshold: 2"]
@@ -72,7 +72,7 @@ def test_keys_report_and_rewraps_keep_created_at(env, tmp_path, cli, sops):
     _age_stamps(f, b"2020-01-01T00:00:00Z")
     proc = cli(["keys", str(f)], env=env)
     out = ok(proc).decode()
-    assert f"group 1  pgp   {pgp_fpr(1)}  created 2020-01-01T00:00:00Z  (older than the maximum age)" in out
+    assert f"group 0  pgp   {pgp_fpr(1)}  created 2020-01-01T00:00:00Z  (older than the maximum age)" in out
     assert re.search(r"data key: \d{4} days old \(from oldest created_at\)", out)
     assert "1 of 1 file(s) need a data key rotation" in proc.stderr.decode()
     assert "need a data key rotation" not in cli(["keys", "--max-age", "100y", str(f)], env=env).stderr.decode()
@@ -168,7 +168,7 @@ def test_rotate_to_stdout_names_a_corrupt_file(env, tmp_path, cli):
     f.write_bytes(encrypt_lib(PLAIN, "bad.yaml", env, [[api.KeySpec("age", age_recipient(1))]]) + b"x: [\n")
     for argv in (["rotate", str(f)], ["rotate", "-i", str(f)]):
         proc = cli(argv, env=env)
-        assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()
+        assert proc.returncode == 1 and f"secretsctl: error: {f}: Error unmarshalling input yaml" in proc.stderr.decode()  # noqa: E501
 
 
 def test_rm_kms_removes_every_entry_of_the_key():

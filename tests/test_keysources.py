@@ -16,9 +16,10 @@ from pathlib import Path
 import pytest
 
 from secretsctl.errors import IncorrectKeyError, KeySourceError
+from secretsctl import keytypes
 from secretsctl.keysources import (
-    DEFAULT_DECRYPTION_ORDER, KEY_TYPE_ORDER_IN_GROUP, REGISTRY, AgeKey, OpaqueKey, PgpKey,
-    key_from_tree, keys_from_string, register, sort_for_decryption,
+    DEFAULT_DECRYPTION_ORDER, KEY_TYPE_ORDER_IN_GROUP, AgeKey, OpaqueKey, PgpKey,
+    key_class, key_from_tree, keys_from_string, sort_for_decryption,
 )
 from secretsctl.keysources.age import load_identities, parse_recipient
 from secretsctl.keysources.base import KeyEnv
@@ -56,7 +57,7 @@ class KeySourceContract:
 
     def test_registered(self, key):
         assert key.type_id == self.type_id
-        assert isinstance(key, REGISTRY[self.type_id])
+        assert isinstance(key, key_class(self.type_id))
 
     def test_identifier(self, key):
         assert key.identifier()
@@ -264,7 +265,7 @@ class TestAgeKey(KeySourceContract):
 
 # --------------------------------------------------------------------- pgp
 
-from gpg_fixtures import VECTOR_PGP_FPR, kill_agent, make_pgp_home  # noqa: F401
+from gpg_fixtures import VECTOR_PGP_FPR, kill_agent, make_pgp_home  # noqa: E402, F401
 
 
 def test_fixture_keys_round_trip(gnupg_home, tmp_path):
@@ -389,33 +390,39 @@ class TestOpaqueKey(KeySourceContract):
 # ---------------------------------------------------------------- registry
 
 def test_registry_and_orders():
-    assert set(REGISTRY) == set(KEY_TYPE_ORDER_IN_GROUP)
+    assert set(keytypes.names()) == set(KEY_TYPE_ORDER_IN_GROUP)
+    assert all(key_class(t).type_id == t for t in KEY_TYPE_ORDER_IN_GROUP)
     assert KEY_TYPE_ORDER_IN_GROUP == ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp", "age"]
     assert DEFAULT_DECRYPTION_ORDER == ["age", "pgp"]
 
 
+class FakeKms(OpaqueKey):
+    """A stand-in KMS class, registered by module path as a third party would."""
+
+    type_id = "kms"
+
+    @classmethod
+    def from_tree(cls, entry):
+        return cls("kms", entry)
+
+    @classmethod
+    def from_string(cls, text, **opts):
+        return [cls("kms", Branch([Item("arn", a)])) for a in text.split(",")]
+
+
 def test_register_replaces_kms_slot():
-    old = REGISTRY["kms"]
-
-    class FakeKms(OpaqueKey):
-        type_id = "kms"
-
-        @classmethod
-        def from_tree(cls, entry):
-            return cls("kms", entry)
-
-        @classmethod
-        def from_string(cls, text, **opts):
-            return [cls("kms", Branch([Item("arn", a)])) for a in text.split(",")]
-
+    import dataclasses
+    old = keytypes.get("kms")
     try:
-        register("kms", FakeKms)
+        keytypes.register(dataclasses.replace(old, cls=f"{__name__}:FakeKms"))
+        key_class.cache_clear()
         assert isinstance(key_from_tree("kms", Branch([Item("arn", "x")])), FakeKms)
         assert [k.identifier() for k in keys_from_string("kms", "a,b")] == ["a", "b"]
     finally:
-        register("kms", old)
-    with pytest.raises(ValueError):
-        register("nope", FakeKms)
+        keytypes.register(old)
+        key_class.cache_clear()
+    with pytest.raises(KeySourceError):
+        key_from_tree("nope", Branch())
 
 
 def test_keys_from_string():

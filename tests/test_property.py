@@ -43,7 +43,7 @@ keys = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters=
 texts = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30).filter(_sops_can_read)
 timestamps = st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 1, 1),
                           timezones=st.just(timezone.utc)).map(
-    lambda d: Timestamp(f"{d.year:04d}-" + d.strftime("%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}".rstrip("0") if d.microsecond else "") + "Z"))
+    lambda d: Timestamp(f"{d.year:04d}-" + d.strftime("%m-%dT%H:%M:%S") + (f".{d.microsecond:06d}".rstrip("0") if d.microsecond else "") + "Z"))  # noqa: E501
 
 
 def scalars(big_ints: bool, inf: bool):

@@ -172,7 +172,7 @@ def test_indent_outside_go_yaml_range(indent, sops, cli, tmp_path):
 
 def test_collection_after_raw_break_in_sequence(sops, cli, tmp_path):
     # A value ending in U+2028 leaves go-yaml at column 0 without a newline
-    # (SOPS_FORMAT §14); a collection after it in a list crashed our emitter.
+    # (docs/format.md §14); a collection after it in a list crashed our emitter.
     doc = {"m": [{"k": "\ny\u2028"}, {"k": "v"}], "l": ["\ny\u2028", ["a"]]}
     enc = sops_encrypted(sops, tmp_path, "u.json", json.dumps(doc))
     args = ["decrypt", "--output-type", "yaml", str(enc)]

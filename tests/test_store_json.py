@@ -1,4 +1,4 @@
-"""JSON store against the real sops binary (oracle) and the shared vectors."""
+"""JSON store against the real sops binary (oracle) and the known-answer vectors."""
 from __future__ import annotations
 
 import pytest
@@ -14,8 +14,8 @@ J = JsonStore()
 # Inputs whose canonical sops plaintext emission we must reproduce exactly.
 CORPUS: list[bytes] = [
     # Go string escaping: HTML chars, JS line terminators, C0 controls, DEL.
-    '{"s": "<b>&amp;</b> \\u2028\\u2029 \\u0001\\u001f\\u007f / \\\\ \\" \\n\\r\\t\\b\\f",'
-    ' "k<&>": "v", "\\u0000": "nul"}'.encode(),
+    b'{"s": "<b>&amp;</b> \\u2028\\u2029 \\u0001\\u001f\\u007f / \\\\ \\" \\n\\r\\t\\b\\f",'
+    b' "k<&>": "v", "\\u0000": "nul"}',
     # Unicode: raw, escaped, astral, combining; empty key and empty string.
     '{"uni": "héllo ☃ 😀 e\u0301", "esc": "\\u00e9\\ud83d\\ude00", "": "", "ключ": "значение"}'.encode(),
     # Numbers: every JSON number is a float64 re-printed by Go's rule.

@@ -172,7 +172,7 @@ FUZZ = [
     "h: ._5\ni: .5e999\nj: 1e-400\nk: -1e-400\nl: -0b+1\nm: \".1_0\"\nn: \"0b-1\"\no: \"0o+7\"\n"
     "p: \"+0x8000000000000000\"\nq: 2024-\u0661\u0662-02\nr: \".5e999\"\n",
     # a string starting with U+FEFF is written with every character escaped
-    "a: \"\\ufeff,n%n{12}\"\nb: \"\\ufeff\u00e9\u2603\\U0001F600 \\t\\n\\\"\\\\\\u00a0\"\n\"\\ufeffk\": 1\nc: \"x\\ufeff\"\n",
+    "a: \"\\ufeff,n%n{12}\"\nb: \"\\ufeff\u00e9\u2603\\U0001F600 \\t\\n\\\"\\\\\\u00a0\"\n\"\\ufeffk\": 1\nc: \"x\\ufeff\"\n",  # noqa: E501
 ]
 
 # U+2028/U+2029 are written raw in single quotes and literal blocks; the
@@ -412,7 +412,7 @@ def test_emit_encrypted_every_document():
 
 
 def test_list_comments_stay_comment_lines():
-    # SOPS_FORMAT §16: an (encrypted) comment in a list is a comment line.
+    # docs/format.md §16: an (encrypted) comment in a list is a comment line.
     doc = Branch([Item("l", [Comment("ENC[AES256_GCM,data:x,type:comment]"), "a",
                              Comment(" end")])])
     assert YamlStore(2).emit_plain([doc]) == (

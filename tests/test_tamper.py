@@ -102,7 +102,7 @@ def _with_comment_changed(tmp_path: Path, cli, change) -> Path:
 def test_tampered_encrypted_comment_fails_closed(tmp_path, cli, sops):
     src = _with_comment_changed(tmp_path, cli, _flip_ciphertext)
     ours = cli(["decrypt", str(src)])
-    # sops passes such a comment through with a warning; we refuse it (SOPS_FORMAT.md §16).
+    # sops passes such a comment through with a warning; we refuse it (docs/format.md §16).
     assert ours.returncode == 25 and ours.stdout == b""
 
 

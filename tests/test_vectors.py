@@ -1,4 +1,4 @@
-"""Known-answer tests: every shared vector decrypts to sops's exact output,
+"""Known-answer tests: every known-answer vector decrypts to sops's exact output,
 re-encrypts to the exact same bytes, and walks in the manifest's order."""
 from __future__ import annotations
 
@@ -81,7 +81,7 @@ def test_reencrypt_without_changes_is_byte_identical(name: str, vector_runtime) 
         assert ohead == head and sorted(otail.splitlines()) == sorted(tail.splitlines())
     else:
         # sops writes an encrypted comment inside a list as a list element;
-        # we keep it a comment (SOPS_FORMAT.md §16), which sops reads back
+        # we keep it a comment (docs/format.md §16), which sops reads back
         # as the same comment: that line is the only allowed difference.
         expected = re.sub(rb"^( *)- (ENC\[[^\]]*type:comment\])$", rb"\1#\2", raw, flags=re.M)
         assert out == expected

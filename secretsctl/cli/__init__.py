@@ -19,7 +19,10 @@ from typing import Any
 
 import click
 
-from ..errors import OutputError, SecretsctlError
+from ..errors import ExitCode, OutputError, SecretsctlError
+from .sopsargs import translate
+from .subargs import (KEYSERVICE_COMMANDS, META_CONFIG, META_INDENT, META_SERVICES, key_services,
+                      normalize_args)
 
 # Command name -> (module in this package, attribute).  Modules are imported
 # only when their command runs: `exec-env` in a CI job should not pay for
@@ -38,6 +41,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "updatekeys": ("keyscmd", "updatekeys_cmd"),
     "groups": ("keyscmd", "groups_cmd"),
     "keys": ("keyscmd", "keys_cmd"),
+    "keyservice": ("keyservicecmd", "keyservice_cmd"),
+    "git": ("gitcmd", "git_cmd"),
+    "validate": ("checkscmd", "validate_cmd"),
+    "check-encrypted": ("checkscmd", "check_encrypted_cmd"),
+    "config": ("checkscmd", "config_cmd"),
+    "keygen": ("checkscmd", "keygen_cmd"),
 }
 
 
@@ -176,34 +185,79 @@ class Group(click.Group):
             ctx.exit(1)
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        """``secretsctl FILE`` alone means ``secretsctl edit FILE``, as in sops."""
-        name = args[0] if args else ""
-        if name and self.get_command(ctx, name) is None and _looks_like_file(name):
-            return "edit", self.get_command(ctx, "edit"), args
-        return super().resolve_command(ctx, args)
+        """Find the command and read its arguments the way sops reads a subcommand's."""
+        name, cmd, rest = super().resolve_command(ctx, args)
+        if cmd is not None:
+            rest = normalize_args(cmd, rest, ctx.meta)
+            if cmd.name in KEYSERVICE_COMMANDS:
+                ctx.meta[META_SERVICES] = key_services(cmd.name, ctx.meta)
+        return name, cmd, rest
 
 
-def _looks_like_file(name: str) -> bool:
-    # An existing file, or a creatable path that names a directory or an
-    # extension: a mistyped command ("decryt") must not open an editor.
-    if name.startswith("-"):
-        return False
-    if os.path.isfile(name):
-        return True
-    parent = os.path.dirname(name) or "."
-    return os.path.isdir(parent) and ("/" in name or "." in os.path.basename(name))
+def _show_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if not value or ctx.resilient_parsing:
+        return
+    from .. import __version__
+    from .sopsargs import SOPS_VERSION
+    # community.sops reads `^sops (\d+)\.(\d+)\.(\d+)`; the rest says what we are.
+    click.echo(f"sops {SOPS_VERSION} (secretsctl {__version__})")
+    ctx.exit(0)
+
+
+def _remember(key: str) -> Any:
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> None:
+        if value is not None and value != ():
+            ctx.meta[key] = value
+    return callback
 
 
 @click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="secretsctl", prog_name="secretsctl")
+@click.option("--version", "-v", is_flag=True, expose_value=False, is_eager=True,
+              callback=_show_version, help="Print the sops version secretsctl answers to, and its own.")
+# sops's flags before the subcommand that still matter there (see sopsargs).
+@click.option("--config", hidden=True, expose_value=False, callback=_remember(META_CONFIG))
+@click.option("--indent", type=int, hidden=True, expose_value=False, callback=_remember(META_INDENT))
 def cli() -> None:
     """Encrypt and decrypt sops files (YAML, JSON, dotenv, INI, binary).
 
-    Files are compatible with sops 3.x in both directions.
+    Files are compatible with sops 3.x in both directions, and so is the
+    command line: secretsctl installed as `sops` takes sops's flags too.
     """
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Console-script entry point."""
+    """Console-script entry point: sops's command line, then our click commands."""
     _install_stdout_guard()
-    cli.main(args=argv, prog_name="secretsctl")
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        inv = translate(args, dict(os.environ), set(COMMANDS))
+    except SecretsctlError as exc:
+        report(exc)
+        sys.exit(int(exc.exit_code))
+    for warning in inv.warnings:
+        click.echo(f"secretsctl: warning: {warning}", err=True)
+    try:
+        rc = cli.main(args=inv.argv, prog_name="secretsctl", standalone_mode=False)
+    except click.exceptions.UsageError as exc:
+        report_usage(exc)
+        sys.exit(int(ExitCode.GENERIC))
+    except click.exceptions.Abort:
+        click.echo("secretsctl: aborted", err=True)
+        sys.exit(int(ExitCode.GENERIC))
+    except click.ClickException as exc:
+        click.echo(f"secretsctl: error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def report_usage(exc: click.exceptions.UsageError) -> None:
+    """A usage error in one line plus a hint, exit 1 as sops (not click's usage block)."""
+    possibilities = getattr(exc, "possibilities", None)
+    message = " ".join((exc.message if possibilities else exc.format_message()).split())
+    if possibilities:
+        hint = "did you mean " + " or ".join(repr(p) for p in possibilities) + "?"
+    else:
+        command = exc.ctx.command_path if exc.ctx is not None else "secretsctl"
+        hint = f"see '{command} --help'"
+    click.echo(f"secretsctl: error: {message}", err=True)
+    click.echo(f"secretsctl: hint: {hint}", err=True)

@@ -59,19 +59,29 @@ def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
 @o.rule_flags
 @o.shamir_threshold
 @o.config_opt
+@click.option("--reuse-from", type=click.Path(dir_okay=False),
+              help="Use this sops file's data key and keys; unchanged values keep their ciphertext.")
 def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type: str | None,
                 output_type: str | None, filename_override: str | None, config_path: str | None,
-                **kw: object) -> None:
+                reuse_from: str | None, **kw: object) -> None:
     """Encrypt FILE (or stdin) and print the result (or write it with -i/--output)."""
     o.check_targets(file, in_place, output)
     name = filename_override or file
-    if not name and not input_type:
+    if not name and not input_type and not reuse_from:
         raise ConflictingParameters("reading from stdin needs --filename-override or --input-type")
     opts = o.encrypt_options(dict(kw))
+    if reuse_from and (opts.key_groups or opts.rule or opts.shamir_threshold is not None):
+        raise ConflictingParameters("--reuse-from takes the keys and rules of the old file; "
+                                    "drop the key and rule flags")
     data = _read_input(file)
     try:
-        out = api.encrypt_data(data, input_type=input_type, output_type=output_type,
-                               filename=name, options=opts, runtime=o.runtime(config_path))
+        if reuse_from:
+            from ..simple import encrypt_reusing
+            out = encrypt_reusing(data, reuse_from, input_type=input_type, filename=name,
+                                  output_type=output_type, runtime=o.runtime(config_path))
+        else:
+            out = api.encrypt_data(data, input_type=input_type, output_type=output_type,
+                                   filename=name, options=opts, runtime=o.runtime(config_path))
     except SecretsctlError as exc:
         raise exc.with_file(file or "<stdin>")
     _emit(out, file, in_place, output, plaintext=False)

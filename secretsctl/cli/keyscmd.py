@@ -33,7 +33,7 @@ DELAY_VAR = "SECRETSCTL_TEST_FILE_DELAY"  # test hook: seconds to wait before ea
 FILES_PER_PROCESS = 16
 
 recursive = click.option("-r", "--recursive", is_flag=True, help="Walk directories (hidden ones are skipped).")
-dry_run = click.option("--dry-run", is_flag=True, help="Print the plan (keys added/removed, data-key age); write nothing.")
+dry_run = click.option("--dry-run", is_flag=True, help="Print the plan (keys added/removed, data-key age); write nothing.")  # noqa: E501
 jobs = click.option("-j", "--jobs", type=click.IntRange(min=1),
                     help=f"Files processed in parallel (default {batch.default_workers()}).")
 files_arg = click.argument("files", nargs=-1, required=True, type=click.Path())
@@ -133,9 +133,13 @@ def _finish(outcome: BatchOutcome, verb: str, summary: bool = True) -> None:
         ctx.exit(codes.pop() if len(codes) == 1 else 1)
 
 
-def _show_plan(plan: keyops.KeyPlan) -> None:
+def _age_text(plan: keyops.KeyPlan) -> str:
     age = plan.data_key_age
-    age_text = f"data key {age.days} days old" if age is not None else "data key age unknown"
+    return f"data key {age.days} days old" if age is not None else "data key age unknown"
+
+
+def _show_plan(plan: keyops.KeyPlan) -> None:
+    age_text = _age_text(plan)
     head = "rotate the data key, " if plan.rotate else ""
     click.echo(f"{plan.path}: {head}{age_text}")
     for line in plan.describe():
@@ -150,12 +154,7 @@ def _show_plan(plan: keyops.KeyPlan) -> None:
 @o.output
 @o.input_type
 @o.output_type
-@click.option("--add-age", help="age recipients to add to key group 0.")
-@click.option("--rm-age", help="age recipients to remove from every group.")
-@click.option("--add-pgp", help="PGP fingerprints to add to key group 0.")
-@click.option("--rm-pgp", help="PGP fingerprints to remove from every group.")
-@click.option("--add-kms", help="AWS KMS ARNs (ARN+ROLE allowed) to add to key group 0.")
-@click.option("--rm-kms", help="AWS KMS ARNs to remove from every group.")
+@o.add_rm_flags
 @click.option("--encryption-context", default="", help="KMS encryption context for --add-kms keys, k1:v1,k2:v2.")
 @o.ignore_mac
 @o.decryption_order
@@ -268,6 +267,8 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, shamir_t
                 click.echo(line)
             if plan.rotate:
                 click.echo("+++ new data key (a master key is removed: --rotate)")
+            if dry_run:
+                click.echo(f"    ({_age_text(plan)})")
         else:
             click.echo(f"File {plan.path} already up to date", err=True)
         if plan.rule_threshold:
@@ -377,6 +378,10 @@ def groups_delete_cmd(index: int, file: str, in_place: bool, shamir_threshold: i
 
 # ------------------------------------------------------------------ keys
 
+#: ``keys --fail-on-old`` when a data key is too old: not an error code of
+#: sops (which has no such check), so one that none of them uses.
+OLD_KEY_EXIT = 10
+
 def _days(age: timedelta | None) -> str:
     return "unknown" if age is None else f"{age.days} days"
 
@@ -386,7 +391,7 @@ def _show_status(st: keyops.KeyStatus) -> None:
     for k in st.keys:
         created = f"created {k.created_at}" if k.created_at else "no created_at"
         old = "  (older than the maximum age)" if k.needs_rotation else ""
-        click.echo(f"    group {k.group + 1}  {k.type_id:5} {k.label}  {created}{old}")
+        click.echo(f"    group {k.group}  {k.type_id:5} {k.label}  {created}{old}")
     basis = "oldest created_at" if st.basis == "created_at" else "lastmodified (age keys have no created_at)"
     click.echo(f"    data key: {_days(st.data_key_age)} old (from {basis})")
     if st.needs_rotation:
@@ -398,12 +403,14 @@ def _show_status(st: keyops.KeyStatus) -> None:
 @files_arg
 @click.option("--max-age", default="180d", show_default=True,
               help="Warn about data keys older than this (h, d, w, m=30 days, y).")
+@click.option("--fail-on-old", is_flag=True,
+              help=f"Exit {OLD_KEY_EXIT} when a data key is older than --max-age (for CI).")
 @o.input_type
 @recursive
 @jobs
 @o.config_opt
-def keys_cmd(files: tuple[str, ...], max_age: str, input_type: str | None, recursive: bool,
-             jobs: int | None, config_path: str | None) -> None:
+def keys_cmd(files: tuple[str, ...], max_age: str, fail_on_old: bool, input_type: str | None,
+             recursive: bool, jobs: int | None, config_path: str | None) -> None:
     """Show each FILE's master keys, their created_at and the data key's age."""
     limit = keyops.parse_max_age(max_age)
     rt = o.runtime(config_path)
@@ -417,3 +424,5 @@ def keys_cmd(files: tuple[str, ...], max_age: str, input_type: str | None, recur
     if old:
         click.echo(f"secretsctl: {old} of {len(paths)} file(s) need a data key rotation", err=True)
     _finish(outcome, "checked", summary=False)
+    if old and fail_on_old:
+        click.get_current_context().exit(OLD_KEY_EXIT)

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from .. import keytypes
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..datakey import parse_decryption_order
@@ -16,6 +17,7 @@ from ..formats import FORMATS
 from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
 from ..keysources.kms import parse_context
 from ..rules import RULE_NAMES, rule_from
+from .subargs import META_CONFIG, META_INDENT, META_SERVICES
 
 F = Callable[..., Any]
 
@@ -68,10 +70,10 @@ shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_thr
                                 type=click.IntRange(max=SHAMIR_MAX),
                                 help=f"Number of key groups needed to decrypt (at most {SHAMIR_MAX}).")
 
+# One flag per key type the registry gives one (--age/-a, --pgp/-p, --kms/-k).
 key_flags = compose(
-    click.option("-a", "--age", envvar="SOPS_AGE_RECIPIENTS", help="Comma list of age recipients."),
-    click.option("-p", "--pgp", envvar="SOPS_PGP_FP", help="Comma list of PGP fingerprints."),
-    click.option("-k", "--kms", envvar="SOPS_KMS_ARN", help="Comma list of AWS KMS ARNs (ARN+ROLE_ARN allowed)."),
+    *(click.option(k.short_flag, f"--{k.flag}", k.name, envvar=k.env, help=f"Comma list of {k.flag_help}.")
+      for k in keytypes.flag_types()),
     click.option("--aws-profile", default="", help="AWS profile for the --kms keys."),
     click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2."),
     kms_timeout,
@@ -85,7 +87,14 @@ rule_flags = compose(*[
                 help="Compute the MAC over encrypted values only."))
 
 
-KEY_FLAG_TYPES = ("age", "pgp", "kms")
+KEY_FLAG_TYPES = tuple(k.name for k in keytypes.flag_types())
+
+#: ``rotate``'s --add-TYPE / --rm-TYPE for each key type with a flag.
+add_rm_flags = compose(*(
+    click.option(f"--{op}-{k.flag}", f"{op}_{k.name}",
+                 help=f"{k.flag_help[0].upper()}{k.flag_help[1:]} to {verb}.")
+    for k in keytypes.flag_types()
+    for op, verb in (("add", "add to key group 0"), ("rm", "remove from every group"))))
 
 
 def flag_specs(texts: dict[str, Any], *, aws_profile: str = "", context: str = "") -> list[KeySpec]:
@@ -118,10 +127,19 @@ def runtime(config_path: str | None) -> Runtime:
     """
     environ = dict(os.environ)
     ctx = click.get_current_context(silent=True)
-    timeout = ctx.meta.get(KMS_TIMEOUT_META) if ctx is not None else None
+    meta = ctx.meta if ctx is not None else {}
+    timeout = meta.get(KMS_TIMEOUT_META)
     if timeout is not None:
         environ[KMS_TIMEOUT_VAR] = repr(timeout)
-    return Runtime(environ=environ, config_path=config_path)
+    # `sops --config C decrypt F`: the flag before the command beats
+    # SOPS_CONFIG, as in sops, but not a --config given to the command itself.
+    given = meta.get(META_CONFIG)
+    if given is not None and ctx is not None and (
+            config_path is None
+            or ctx.get_parameter_source("config_path") is click.core.ParameterSource.ENVIRONMENT):
+        config_path = given
+    return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT),
+                   key_services=meta.get(META_SERVICES, ()))
 
 
 def order(text: str | None) -> list[str] | None:

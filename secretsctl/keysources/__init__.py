@@ -1,68 +1,63 @@
-"""Master-key registry: metadata list name -> key class, plus constructors.
+"""Master keys by metadata list name: the key-type registry's classes, plus constructors.
 
-Every supported list name maps to a class with ``from_tree``.  Types
-secretsctl cannot use are served by :class:`OpaqueKey`, which keeps the
-entry verbatim.  ``kms`` is served by :class:`KmsKey`, registered below
-over the opaque default; importing it does not import boto3 (only its
-client factory does, on the first KMS call).
+:mod:`secretsctl.keytypes` names each type's class (``"module:Class"``);
+this module imports it on first use, and serves types secretsctl cannot use
+with :class:`OpaqueKey`, which keeps the entry verbatim.  Importing the KMS
+class does not import boto3 (only its client factory does, on the first
+KMS call).
 """
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any
 
+from .. import keytypes
 from ..errors import KeySourceError
 from ..tree import Branch
-from .age import AgeKey
-from .base import KeyEnv, MasterKey, split_key_list
-from .kms import KmsKey
+from .base import AccessLabelled, KeyEnv, MasterKey, split_key_list
 from .opaque import OpaqueKey
-from .pgp import PgpKey
 
 __all__ = [
-    "REGISTRY", "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER", "OPAQUE_TYPES",
-    "register", "key_from_tree", "key_label", "keys_from_string", "split_key_list", "sort_for_decryption",
-    "AgeKey", "PgpKey", "KmsKey", "OpaqueKey", "KeyEnv", "MasterKey",
+    "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER",
+    "key_class", "key_from_tree", "key_label", "keys_from_string", "split_key_list",
+    "sort_for_decryption", "OpaqueKey", "KeyEnv", "MasterKey",
 ]
 
-# Order of the lists inside one key group (SOPS_FORMAT.md §7.2); decryption
+# Order of the lists inside one key group (docs/format.md §7.2); decryption
 # attempts use this order after the priority sort of §8.6.
-KEY_TYPE_ORDER_IN_GROUP: list[str] = ["kms", "gcp_kms", "hckms", "azure_kv", "hc_vault", "pgp", "age"]
+KEY_TYPE_ORDER_IN_GROUP: list[str] = keytypes.in_group_order()
 
 # sops tries offline keys first by default (§8.6).
 DEFAULT_DECRYPTION_ORDER: list[str] = ["age", "pgp"]
 
-OPAQUE_TYPES: tuple[str, ...] = ("kms", "gcp_kms", "hckms", "azure_kv", "hc_vault")
-
 
 def _opaque(type_id: str) -> type:
-    """A per-type OpaqueKey subclass so ``REGISTRY[t].from_tree(entry)`` is uniform."""
+    """A per-type OpaqueKey subclass so ``key_class(t).from_tree(entry)`` is uniform."""
     def from_tree(cls: type, entry: Branch) -> OpaqueKey:
         return cls(type_id, entry)
     return type(f"Opaque_{type_id}", (OpaqueKey,), {"type_id": type_id,
                                                     "from_tree": classmethod(from_tree)})
 
 
-REGISTRY: dict[str, type] = {"age": AgeKey, "pgp": PgpKey}
-REGISTRY.update({t: _opaque(t) for t in OPAQUE_TYPES})
-
-
-def register(type_id: str, cls: type) -> None:
-    """Install ``cls`` (with ``from_tree`` and ``from_string``) for a list name."""
-    if type_id not in KEY_TYPE_ORDER_IN_GROUP:
-        raise ValueError(f"unknown key type {type_id!r}")
-    REGISTRY[type_id] = cls
-
-
-register("kms", KmsKey)
+@functools.lru_cache(maxsize=None)
+def key_class(type_id: str) -> Any:
+    """The master-key class for list ``type_id`` (imported on first use)."""
+    kind = keytypes.get(type_id)
+    if kind is None:
+        keytypes.load_plugins()
+        kind = keytypes.get(type_id)
+    if kind is None:
+        raise KeySourceError(f"unknown key type {type_id!r}")
+    if kind.cls is None:
+        return _opaque(type_id)
+    module, _, name = kind.cls.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
 def key_from_tree(type_id: str, entry: Branch) -> MasterKey:
     """Build a master key from one metadata entry of list ``type_id``."""
-    try:
-        cls = REGISTRY[type_id]
-    except KeyError:
-        raise KeySourceError(f"unknown key type {type_id!r}") from None
+    cls = key_class(type_id)
     if not isinstance(entry, Branch):
         raise KeySourceError(f"malformed {type_id} key entry: expected a mapping")
     return cls.from_tree(entry)
@@ -74,7 +69,7 @@ def keys_from_string(type_id: str, text: str, **opts: Any) -> list[MasterKey]:
     Every creatable type's class has ``from_string(text, **opts)`` (KMS takes
     ``context``/``aws_profile``); the opaque types have none.
     """
-    from_string = getattr(REGISTRY.get(type_id), "from_string", None)
+    from_string = getattr(key_class(type_id), "from_string", None)
     if from_string is None:
         raise KeySourceError(f"creating {type_id} keys is not supported by secretsctl")
     return list(from_string(text, **opts))
@@ -98,15 +93,15 @@ def key_label(key: MasterKey) -> str:
     A KMS key's role, encryption context and profile decide whether a wrap
     can be opened, so a change of any of them counts as a different key.
     """
-    label = key.identifier()
-    if key.type_id == "kms":
-        role = getattr(key, "role", "")
-        context = getattr(key, "context", {}) or {}
-        profile = getattr(key, "aws_profile", "")
-        if role:
-            label += "+" + role
-        if context:
-            label += " context=" + ",".join(f"{k}:{context[k]}" for k in sorted(context))
-        if profile:
-            label += f" profile={profile}"
-    return label
+    return key.access_label() if isinstance(key, AccessLabelled) else key.identifier()
+
+
+_CLASSES = {"AgeKey": "age", "PgpKey": "pgp", "KmsKey": "kms"}
+
+
+def __getattr__(name: str) -> Any:
+    # The classes are importable from here, but only imported when asked
+    # for: a decrypt with an age key never loads python-gnupg.
+    if name in _CLASSES:
+        return key_class(_CLASSES[name])
+    raise AttributeError(name)

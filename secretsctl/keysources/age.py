@@ -1,6 +1,6 @@
 """age master keys (X25519 and SSH recipients) through pyrage.
 
-Entry shape (SOPS_FORMAT.md §7.1): ``recipient``, ``enc`` — age entries have
+Entry shape (docs/format.md §7.1): ``recipient``, ``enc`` — age entries have
 no ``created_at``.  ``enc`` is an ASCII-armored age file ending in a newline,
 which is exactly what ``pyrage.encrypt(..., armored=True)`` produces.
 
@@ -230,12 +230,12 @@ class AgeKey:
         self.runner: CommandRunner = runner or run_command
 
     @classmethod
-    def from_tree(cls, entry: Branch) -> "AgeKey":
+    def from_tree(cls, entry: Branch) -> AgeKey:
         """Build from a metadata entry (``recipient``, ``enc``)."""
         return cls(str(entry.get("recipient") or ""), str(entry.get("enc") or ""))
 
     @classmethod
-    def from_string(cls, text: str, **_: Any) -> list["AgeKey"]:
+    def from_string(cls, text: str, **_: Any) -> list[AgeKey]:
         """Keys from ``--age``/``SOPS_AGE_RECIPIENTS``/``.sops.yaml``: ``age1…,age1…``."""
         return [cls(r) for r in split_key_list(text)]
 

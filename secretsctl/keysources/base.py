@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Callable, ClassVar, Mapping, Protocol
+from typing import Any, Callable, ClassVar, Mapping, Protocol, runtime_checkable
 
 from ..tree import Branch
 
@@ -51,6 +51,9 @@ class KeyEnv:
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: Callable[[], datetime] = utc_now
     cache: dict[str, Any] = field(default_factory=dict)
+    #: Key services every wrap and unwrap goes through, in order (see
+    #: secretsctl.keyservice.client); empty means the local keys only.
+    services: tuple[Any, ...] = ()
 
 
 class MasterKey(Protocol):
@@ -68,7 +71,7 @@ class MasterKey(Protocol):
         ...
 
     def to_tree(self) -> Branch:
-        """The metadata entry, keys in sops's order (SOPS_FORMAT.md §7.1)."""
+        """The metadata entry, keys in sops's order (docs/format.md §7.1)."""
         ...
 
     def identifier(self) -> str:
@@ -78,3 +81,51 @@ class MasterKey(Protocol):
     def created_at(self) -> str | None:
         """The RFC 3339 ``created_at`` text, or None for key types without one (age)."""
         ...
+
+
+class Creatable(Protocol):
+    """Key types that can be named on the command line or in ``.sops.yaml``.
+
+    ``from_tree`` (every type) builds a key from a metadata entry;
+    ``from_string`` builds keys from a comma list (``--age a,b``) with the
+    options that type uses (KMS: ``aws_profile``, ``context``).
+    """
+
+    @classmethod
+    def from_tree(cls, entry: Branch) -> MasterKey: ...
+
+    @classmethod
+    def from_string(cls, text: str, **opts: Any) -> list[MasterKey]: ...
+
+
+@runtime_checkable
+class Restampable(Protocol):
+    """Keys with a ``created_at`` that a re-wrap of the *same* data key keeps (pgp, kms)."""
+
+    def keep_created_at(self, stamp: str) -> None: ...
+
+
+@runtime_checkable
+class AccessLabelled(Protocol):
+    """Keys whose access depends on more than their identifier (KMS: role, context, profile)."""
+
+    def access_label(self) -> str: ...
+
+
+class LocalKeys:
+    """The local key service: each key's own ``encrypt``/``decrypt``.
+
+    Remote services (secretsctl.keyservice.client.RemoteService) have the
+    same two methods and a ``name``; KeyEnv.services lists them in order.
+    """
+
+    name = "local"
+
+    def decrypt(self, key: MasterKey, env: KeyEnv) -> bytes:
+        return key.decrypt(env)
+
+    def encrypt(self, key: MasterKey, payload: bytes, env: KeyEnv) -> None:
+        key.encrypt(payload, env)
+
+
+LOCAL_KEYS = LocalKeys()

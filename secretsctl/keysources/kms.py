@@ -1,14 +1,17 @@
-"""AWS KMS master keys through boto3.
+"""AWS KMS master keys (boto3, or the SDK-free fast path of :mod:`.kms_fast`).
 
-Entry shape (SOPS_FORMAT.md §7.1): ``arn``, ``role`` (omitted when empty),
+Entry shape (docs/format.md §7.1): ``arn``, ``role`` (omitted when empty),
 ``context`` (omitted when empty, keys sorted), ``created_at``, ``enc``
 (standard base64 of the KMS ``CiphertextBlob``), ``aws_profile`` (always
 written, ``""`` for the default credential chain).
 
 Cost rules (issue 3; the client side lives in :mod:`.kms_client`):
 
-* boto3/botocore are imported only inside :func:`make_client`, so a run
-  that never touches a KMS key never pays their ~200 ms import.
+* boto3/botocore are imported only inside :func:`make_client`, and only
+  when the fast path does not apply (:mod:`.awsplain` decides: plain
+  environment or profile keys, a known endpoint), so a run that never
+  touches a KMS key, or only with plain credentials, never pays their
+  300+ ms import and client creation.
 * One client per (region, profile, role, endpoint, timeout) per
   :class:`KeyEnv`, cached in ``env.cache`` behind a lock, because the rotate
   command works on several files in parallel threads.
@@ -23,10 +26,12 @@ Cost rules (issue 3; the client side lives in :mod:`.kms_client`):
 
 Testing / advanced: ``SECRETSCTL_KMS_ENDPOINT_<REGION>`` (region upper-case,
 ``-`` as ``_``, e.g. ``SECRETSCTL_KMS_ENDPOINT_EU_WEST_1``) overrides the KMS
-endpoint of one region, read from the injected environment.  boto3 itself
-honours ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_KMS`` / ``_STS`` and the rest
-of the standard AWS environment; note that boto3 reads those (and the
-credential chain) from the *process* environment, not from ``KeyEnv.environ``.
+endpoint of one region, read from the injected environment.  The fast path
+reads ``AWS_ENDPOINT_URL_KMS`` / ``AWS_ENDPOINT_URL``, the credentials and the
+shared files from ``KeyEnv.environ`` too; boto3 (the fallback) honours the
+same variables and the rest of the standard AWS environment but reads them
+from the *process* environment (the CLI passes the process environment, so
+both agree there).
 
 Failures that another key might not share (access denied, disabled key,
 wrong encryption context, timeouts, no credentials …) raise
@@ -121,7 +126,7 @@ class KmsKey:
         self.sleep: Callable[[float], None] = time.sleep
 
     @classmethod
-    def from_tree(cls, entry: Branch) -> "KmsKey":
+    def from_tree(cls, entry: Branch) -> KmsKey:
         """Build from a metadata entry or a ``.sops.yaml`` key_groups mapping.
 
         Never validates the ARN here: a file must stay readable (and
@@ -138,7 +143,7 @@ class KmsKey:
 
     @classmethod
     def from_string(cls, text: str, *, aws_profile: str = "",
-                    context: str | Mapping[str, str] | None = None, **_: Any) -> list["KmsKey"]:
+                    context: str | Mapping[str, str] | None = None, **_: Any) -> list[KmsKey]:
         """Keys from ``--kms``/``SOPS_KMS_ARN``/``.sops.yaml``: ``ARN[+ROLE],…``."""
         ctx = parse_context(context)
         keys = []
@@ -217,6 +222,17 @@ class KmsKey:
     def created_at(self) -> str | None:
         """The ``created_at`` text ("" before the first encrypt)."""
         return self._created_at
+
+    def access_label(self) -> str:
+        """The ARN plus what changes access to it: ``ARN+ROLE context=k:v profile=P``."""
+        label = self.identifier()
+        if self.role:
+            label += "+" + self.role
+        if self.context:
+            label += " context=" + ",".join(f"{k}:{self.context[k]}" for k in sorted(self.context))
+        if self.aws_profile:
+            label += f" profile={self.aws_profile}"
+        return label
 
     def keep_created_at(self, stamp: str) -> None:
         """Restore ``created_at`` after re-wrapping the *same* data key (its age did not change)."""

@@ -1,7 +1,14 @@
 """AWS KMS clients for :mod:`secretsctl.keysources.kms`: creation, caching, calls.
 
+* :func:`make_client` first asks :func:`.awsplain.plan` whether the call can
+  be signed with plain keys (environment or a profile's static keys) and
+  sent to a known endpoint; then it is a :class:`.kms_fast.FastKmsClient`
+  (no AWS SDK at all, issue 13).  Anything else (roles, SSO, web identity,
+  ``credential_process``, instance/container credentials, FIPS, proxies,
+  odd config) gets a boto3 client, as before.
 * boto3/botocore are imported only inside :func:`make_client` (and the error
-  mappers), so a run that never touches a KMS key never pays their import.
+  mappers), so a run that never touches a KMS key, or only takes the fast
+  path, never pays their import.
 * One client per (region, profile, role, endpoint, timeout) per
   :class:`KeyEnv`, cached in ``env.cache`` behind a lock: rotate works on
   several files in parallel threads.
@@ -28,8 +35,9 @@ from typing import Any, Callable, Mapping
 
 from ..errors import ConfigError, IncorrectKeyError, SecretsctlError
 from .base import KeyEnv
+from .kms_errors import CallError, answer_reason, answer_retryable
 
-__all__ = ["ClientSpec", "ClientFactory", "make_client", "client_for", "call", "session_name",
+__all__ = ["ClientSpec", "ClientFactory", "make_client", "make_boto_client", "client_for", "call", "session_name",
            "timeout_from", "endpoint_for", "unreachable_reason", "mark_unreachable",
            "TIMEOUT_VAR", "ENDPOINT_VAR_PREFIX", "DEFAULT_TIMEOUT", "UNREACHABLE_TTL"]
 
@@ -44,29 +52,11 @@ BACKOFF_BASE = 0.25
 BACKOFF_CAP = 2.0
 UNREACHABLE_TTL = 60.0
 
-_RETRY_CODES = frozenset({
-    "ThrottlingException", "Throttling", "ThrottledException", "RequestThrottledException",
-    "TooManyRequestsException", "RequestLimitExceeded", "LimitExceededException",
-    "RequestThrottled", "SlowDown", "PriorRequestNotComplete", "RequestTimeout",
-    "RequestTimeoutException", "KMSInternalException", "DependencyTimeoutException",
-})
-# Short causes for the per-key report (the code itself is always shown).
-_CAUSES = {
-    "AccessDeniedException": "",
-    "DisabledException": "KMS key is disabled",
-    "KMSInvalidStateException": "KMS key is not usable (pending deletion or import?)",
-    "InvalidCiphertextException": "wrong encryption context?",
-    "IncorrectKeyException": "the data key was not wrapped by this KMS key",
-    "NotFoundException": "KMS key or alias not found",
-    "UnrecognizedClientException": "invalid AWS credentials",
-    "InvalidSignatureException": "invalid AWS credentials",
-    "ExpiredTokenException": "AWS credentials expired",
-}
-
 _CLIENTS = "kms.clients"
 _LOCKS = "kms.locks"
 _DOWN = "kms.unreachable"
 _LOCK = "kms.lock"
+_FALLBACK = "kms.fallback_reasons"  # spec -> why boto3 was used ("" = the fast path)
 
 
 def session_name(hostname: str | None = None) -> str:
@@ -152,6 +142,18 @@ def check_reply(operation_model: Any, response_dict: dict, **_: Any) -> None:
 
 
 def make_client(spec: ClientSpec, env: KeyEnv) -> Any:
+    """The fast client when :func:`.awsplain.plan` allows it, else :func:`make_boto_client`."""
+    from .awsplain import plan
+    fast, why = plan(spec.region, spec.profile, spec.role, spec.endpoint, env.environ)
+    with env.cache.setdefault(_LOCK, threading.Lock()):  # why boto3: for diagnosis and tests
+        env.cache.setdefault(_FALLBACK, {})[spec] = why
+    if fast is not None:
+        from .kms_fast import FastKmsClient
+        return FastKmsClient(fast, spec.region, spec.timeout)
+    return make_boto_client(spec, env)
+
+
+def make_boto_client(spec: ClientSpec, env: KeyEnv) -> Any:
     """A boto3 KMS client for ``spec`` (the only place that imports boto3).
 
     With a role, credentials come from STS AssumeRole (session name
@@ -193,7 +195,7 @@ def client_for(spec: ClientSpec, env: KeyEnv, factory: ClientFactory = make_clie
     cache = env.cache
     lock = cache.setdefault(_LOCK, threading.Lock())
     with lock:
-        clients: dict = cache.setdefault(_CLIENTS, {})
+        clients: dict[Any, Any] = cache.setdefault(_CLIENTS, {})
         if spec in clients:
             return clients[spec]
         spec_lock = cache.setdefault(_LOCKS, {}).setdefault(spec, threading.Lock())
@@ -239,11 +241,7 @@ def _reason(exc: BaseException, spec: ClientSpec, client: Any = None) -> tuple[s
         return f"malformed KMS response from {spec.where(client)}: invalid base64", False
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
-        code = str(err.get("Code") or "UnknownError")
-        cause = _CAUSES.get(code)
-        if cause is None:  # unknown code: AWS's own message (ARNs at most, never key material)
-            cause = " ".join(str(err.get("Message") or "").split())[:160]
-        return (f"{code} ({cause})" if cause else code), False
+        return answer_reason(str(err.get("Code") or ""), str(err.get("Message") or "")), False
     if isinstance(exc, bx.NoCredentialsError):
         return "no AWS credentials found (env, shared files, SSO, instance role …)", False
     if isinstance(exc, bx.ProfileNotFound):
@@ -261,36 +259,59 @@ def _retryable(exc: BaseException) -> bool:
         return True
     if isinstance(exc, bx.ClientError):
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        code = exc.response.get("Error", {}).get("Code", "")
-        return code in _RETRY_CODES or status == 429 or 500 <= status < 600
+        return answer_retryable(exc.response.get("Error", {}).get("Code", ""), status)
     return False
+
+
+def _answered(exc: BaseException, spec: ClientSpec, op: str) -> str | None:
+    """Who answered with an error (for "from …"), if the endpoint did answer."""
+    from botocore import exceptions as bx
+    if not isinstance(exc, bx.ClientError):
+        return None
+    return f"STS in {spec.region}" if op == "assume_role" else spec.where()
+
+
+def _field(out: Any, field: str | None) -> Any:
+    """The whole answer, or its ``field`` (bytes; missing or empty: :class:`MalformedReply`)."""
+    if field is None:
+        return out
+    value = out.get(field) if isinstance(out, dict) else None
+    if not isinstance(value, (bytes, bytearray)) or not value:
+        raise MalformedReply(f"no {field} in the answer")
+    return bytes(value)
 
 
 def call(client: Any, op: str, spec: ClientSpec, *, sleep: Callable[[float], None] = time.sleep,
           field: str | None = None, **params: Any) -> Any:
     """``client.<op>(**params)`` with bounded retries; failures -> IncorrectKeyError.
 
-    The error's ``unreachable`` attribute tells whether the endpoint is
-    unreachable (so callers can remember it).  With ``field``, that member
-    of the answer (bytes) is returned and its absence is an error too.
+    The error's ``unreachable`` attribute tells whether the endpoint failed
+    at connection level (so callers can remember it).  The fast client
+    raises only :class:`CallError` (anything else is a bug and propagates);
+    boto3's exceptions are mapped here.  With ``field``, that member of the
+    answer (bytes) is returned and its absence is an error too.
     """
+    fast = getattr(client, "fast", False)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            out = getattr(client, op)(**params)
-            if field is None:
-                return out
-            value = out.get(field) if isinstance(out, dict) else None
-            if not isinstance(value, (bytes, bytearray)) or not value:
-                raise MalformedReply(f"no {field} in the answer")
-            return bytes(value)
-        except Exception as exc:  # noqa: BLE001 - mapped below, nothing secret is kept
-            if attempt < MAX_ATTEMPTS and _retryable(exc):
-                sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
-                continue
-            reason, down = _reason(exc, spec, client)
-            if attempt > 1:
-                reason += f" after {attempt} attempts"
-            err = IncorrectKeyError(reason)
-            err.unreachable = down  # type: ignore[attr-defined]
-            raise err from None
+            return _field(getattr(client, op)(**params), field)
+        except CallError as exc:
+            retry, reason, down, where = exc.retryable, exc.reason, exc.unreachable, exc.where
+        except MalformedReply as exc:
+            retry, reason, down, where = False, f"malformed KMS response from {spec.where(client)}: {exc}", \
+                False, None
+        except Exception as exc:  # noqa: BLE001 - boto3's, mapped below, nothing secret is kept
+            if fast:
+                raise
+            retry, (reason, down), where = _retryable(exc), _reason(exc, spec, client), _answered(exc, spec, op)
+        if attempt < MAX_ATTEMPTS and retry:
+            sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
+            continue
+        if attempt > 1:
+            reason += f" after {attempt} attempts"
+        if where:
+            reason += f" from {where}"
+        err = IncorrectKeyError(reason)
+        err.unreachable = down  # type: ignore[attr-defined]
+        raise err from None
     raise AssertionError("unreachable")  # pragma: no cover

@@ -8,18 +8,13 @@ verbatim, including fields secretsctl does not know.
 from __future__ import annotations
 
 import copy
-from typing import ClassVar
+from typing import Callable, ClassVar
 
+from .. import keytypes
 from ..errors import IncorrectKeyError, KeySourceError
 from ..tree import Branch
 from .base import KeyEnv
 
-# Fields that name the key, per metadata list (SOPS_FORMAT.md §7.1).
-_ID_FIELDS: dict[str, tuple[str, ...]] = {
-    "kms": ("arn",),
-    "gcp_kms": ("resource_id",),
-    "hckms": ("key_id",),
-}
 
 
 class OpaqueKey:
@@ -34,7 +29,7 @@ class OpaqueKey:
         self.entry = copy.deepcopy(entry)
 
     @property
-    def enc(self) -> str:  # type: ignore[override]
+    def enc(self) -> str:
         """The stored wrapped key (opaque to us)."""
         value = self.entry.get("enc", "")
         return value if isinstance(value, str) else ""
@@ -55,14 +50,15 @@ class OpaqueKey:
 
     def identifier(self) -> str:
         """ARN, resource id, key id, or a URL built like sops's ``ToString``."""
-        get = lambda f: str(self.entry.get(f) or "")  # noqa: E731
+        get: Callable[[str], str] = lambda f: str(self.entry.get(f) or "")  # noqa: E731
         if self.type_id == "azure_kv":
             # sops: "<vault_url>/keys/<name>/<version>"
             return f"{get('vault_url')}/keys/{get('name')}/{get('version')}"
         if self.type_id == "hc_vault":
             # sops: "<vault_address>/v1/<engine_path>/keys/<key_name>"
             return f"{get('vault_address')}/v1/{get('engine_path')}/keys/{get('key_name')}"
-        for f in _ID_FIELDS.get(self.type_id, ()):
+        kind = keytypes.get(self.type_id)
+        for f in (kind.id_fields if kind else ()):
             if get(f):
                 return get(f)
         return f"<{self.type_id} key>"

@@ -1,6 +1,6 @@
 """PGP master keys through the real ``gpg`` (python-gnupg).
 
-Entry shape (SOPS_FORMAT.md §7.1): ``created_at``, ``enc``, ``fp``.  ``enc``
+Entry shape (docs/format.md §7.1): ``created_at``, ``enc``, ``fp``.  ``enc``
 is gpg's ASCII armor with surrounding whitespace trimmed — no final newline,
 hence the ``|-`` literal block sops writes in YAML.
 
@@ -24,7 +24,7 @@ __all__ = ["PgpKey", "gpg_for"]
 _CACHE = "pgp.gpg"
 
 
-def gpg_for(env: KeyEnv) -> "gnupg.GPG":
+def gpg_for(env: KeyEnv) -> gnupg.GPG:
     """A python-gnupg handle for the injected environment (cached).
 
     The binary is ``SOPS_GPG_EXEC`` or ``gpg`` and the home is ``GNUPGHOME``
@@ -34,7 +34,7 @@ def gpg_for(env: KeyEnv) -> "gnupg.GPG":
     """
     binary = env.environ.get("SOPS_GPG_EXEC") or "gpg"
     key = (binary, env.environ.get("GNUPGHOME", ""), env.environ.get("HOME", ""))
-    handles: dict = env.cache.setdefault(_CACHE, {})
+    handles: dict[Any, Any] = env.cache.setdefault(_CACHE, {})
     if key not in handles:
         import gnupg  # noqa: PLC0415 - deferred: most runs use no PGP key
         try:
@@ -64,13 +64,13 @@ class PgpKey:
         self._created_at = created_at
 
     @classmethod
-    def from_tree(cls, entry: Branch) -> "PgpKey":
+    def from_tree(cls, entry: Branch) -> PgpKey:
         """Build from a metadata entry (``created_at``, ``enc``, ``fp``)."""
         return cls(str(entry.get("fp") or ""), str(entry.get("enc") or ""),
                    str(entry.get("created_at") or ""))
 
     @classmethod
-    def from_string(cls, text: str, **_: Any) -> list["PgpKey"]:
+    def from_string(cls, text: str, **_: Any) -> list[PgpKey]:
         """Keys from ``--pgp``/``SOPS_PGP_FP``/``.sops.yaml``: fingerprints, spaces ignored."""
         return [cls(fp) for fp in split_key_list(text, remove_spaces=True)]
 

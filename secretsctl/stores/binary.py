@@ -23,6 +23,9 @@ class BinaryStore:
     """sops's binary store; ``indent`` applies to the encrypted JSON form."""
 
     name = "binary"
+    single_value = True
+    holds_null = True
+    example = b"Welcome to SOPS! Edit this file as you please!"
 
     def __init__(self, indent: int = -1) -> None:
         self._json = JsonStore(indent)
@@ -63,3 +66,10 @@ class BinaryStore:
     def has_metadata(self, docs: list[Branch]) -> bool:
         """Always False: a plaintext binary file is opaque (sops never refuses it)."""
         return False
+
+    def reserved_key(self, doc: Branch) -> tuple[str, str] | None:
+        """None: the document is one opaque value."""
+        return None
+
+    def check_emittable(self, docs: list[Branch]) -> None:
+        """Nothing beyond what emitting checks."""

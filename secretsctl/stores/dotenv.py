@@ -141,6 +141,12 @@ class DotenvStore:
     """sops's dotenv store."""
 
     name = "dotenv"
+    single_value = False
+    holds_null = False   # sops writes null as the text <nil>, which then fails to decrypt
+    example = (b"# This is an example file.\n"
+               b"hello=Welcome to SOPS! Edit this file as you please!\n"
+               b"example_key=example_value\n"
+               b"example_multiline=foo\\nbar\\nbaz\n")
 
     def load_plain(self, data: bytes) -> list[Branch]:
         """Parse a plaintext dotenv file (one document)."""
@@ -182,3 +188,11 @@ class DotenvStore:
     def has_metadata(self, docs: list[Branch]) -> bool:
         """True if any top-level key starts with ``sops_`` (sops refuses those)."""
         return any(k.startswith(SOPS_PREFIX) for d in docs for k in d.keys())
+
+    def reserved_key(self, doc: Branch) -> tuple[str, str] | None:
+        """The first ``sops_…`` key: the metadata is the ``sops_…=`` lines."""
+        key = next((k for k in doc.keys() if k.startswith(SOPS_PREFIX)), None)
+        return None if key is None else (key, f"keys starting with '{SOPS_PREFIX}' are")
+
+    def check_emittable(self, docs: list[Branch]) -> None:
+        """Nothing beyond what emitting checks."""

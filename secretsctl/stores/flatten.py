@@ -2,7 +2,7 @@
 
 dotenv and INI cannot nest, so sops writes its metadata as flat
 ``key = value`` pairs whose keys spell the path with ``__map_<key>`` and
-``__list_<index>`` tokens (SOPS_FORMAT.md §7.4)::
+``__list_<index>`` tokens (docs/format.md §7.4)::
 
     age__list_0__map_recipient
     kms__list_0__map_context__map_app

@@ -15,7 +15,7 @@ from typing import Any
 
 from ..errors import EmitError, InputError, MetadataError
 from ..tree import Branch, Comment, Item, bytes_to_str, str_to_bytes
-from .base import METADATA_KEY
+from .base import METADATA_KEY, TopLevelMetadata
 from .dotenv import val_to_string
 from .flatten import flatten, unflatten
 
@@ -392,10 +392,15 @@ def _survives(section: str, key: str | None) -> bool:
         return False
 
 
-class IniStore:
+class IniStore(TopLevelMetadata):
     """sops's INI store."""
 
     name = "ini"
+    single_value = False
+    holds_null = False   # sops writes null as the text <nil>, which then fails to decrypt
+    example = (b"; This is an example file.\n[Welcome!]\n"
+               b"hello       = Welcome to SOPS! Edit this file as you please!\n"
+               b"example_key = example_value\n")
 
     def load_plain(self, data: bytes) -> list[Branch]:
         """Parse a plaintext INI file (one document of sections)."""

@@ -14,7 +14,7 @@ from typing import Any
 from .. import gofmt
 from ..errors import EmitError, InputError, MetadataError
 from ..tree import Branch, Comment, Item, Timestamp, bytes_to_str, first_duplicate, format_path
-from .base import METADATA_KEY
+from .base import METADATA_KEY, TopLevelMetadata
 
 __all__ = ["JsonStore", "go_json_string", "encode_json", "parse_json_object"]
 
@@ -82,7 +82,7 @@ def encode_json(value: Any, indent: str | None = "\t", depth: int = 0) -> str:
 
 def _write(value: Any, out: list[str], indent: str | None, depth: int) -> None:
     if isinstance(value, Branch):
-        parts = [(i.key, i.value) for i in value if isinstance(i, Item)]
+        parts: list[tuple[str | None, Any]] = [(i.key, i.value) for i in value if isinstance(i, Item)]
         _container("{", "}", parts, out, indent, depth)
     elif isinstance(value, list):
         _container("[", "]", [(None, v) for v in value if not isinstance(v, Comment)], out, indent, depth)
@@ -266,10 +266,17 @@ def _fix_group(group: Any, fix: Any) -> Any:
                   else i for i in group)
 
 
-class JsonStore:
+class JsonStore(TopLevelMetadata):
     """sops's JSON store.  ``indent``: -1 tab, N >= 0 that many spaces."""
 
     name = "json"
+    single_value = False
+    holds_null = True
+    example = (b'{\n\t"hello": "Welcome to SOPS! Edit this file as you please!",\n'
+               b'\t"example_key": "example_value",\n'
+               b'\t"example_array": [\n\t\t"example_value1",\n\t\t"example_value2"\n\t],\n'
+               b'\t"example_number": 1234.56789,\n'
+               b'\t"example_booleans": [\n\t\ttrue,\n\t\tfalse\n\t]\n}')
 
     def __init__(self, indent: int = -1) -> None:
         self.indent = indent

@@ -5,17 +5,26 @@ from typing import Any
 
 from ..errors import MetadataError
 from ..tree import Branch, Comment, Item
-from .base import METADATA_KEY
+from .base import METADATA_KEY, TopLevelMetadata
+from .yaml_guard import check_merge_tree
 from .yaml_emit import emit_documents, emit_scalar_document
 from .yaml_load import load_documents
 
 __all__ = ["YamlStore"]
 
 
-class YamlStore:
-    """YAML files, possibly multi-document (SOPS_FORMAT.md §9.1)."""
+class YamlStore(TopLevelMetadata):
+    """YAML files, possibly multi-document (docs/format.md §9.1)."""
 
     name = "yaml"
+    single_value = False
+    holds_null = True
+    example = (b"hello: Welcome to SOPS! Edit this file as you please!\n"
+               b"example_key: example_value\n"
+               b"# Example comment\n"
+               b"example_array:\n    - example_value1\n    - example_value2\n"
+               b"example_number: 1234.56789\n"
+               b"example_booleans:\n    - true\n    - false\n")
 
     def __init__(self, indent: int = 4) -> None:
         self.indent = indent
@@ -64,6 +73,11 @@ class YamlStore:
         """True if the first document already has a top-level ``sops`` key."""
         return bool(docs) and METADATA_KEY in docs[0]
 
+    def check_emittable(self, docs: list[Branch]) -> None:
+        """``<<`` is written as a merge key, and sops refuses a scalar there."""
+        for doc in docs:
+            check_merge_tree(doc)
+
 
 # The stores may not import the cipher (tests/test_layering.py); the prefix
 # is all that tells an encrypted comment from a plain one.
@@ -78,7 +92,7 @@ def _empty_lists(branch: Branch, encrypted: bool) -> Branch:
     (``a:`` then ``- ENC[...,type:comment]``): after encryption it is a
     string to sops.  That is the one form both tools read back into the
     list, so we use it here too (elsewhere we keep comments in lists as
-    comments, SOPS_FORMAT.md §16).  In plaintext, go-yaml prints the list's
+    comments, docs/format.md §16).  In plaintext, go-yaml prints the list's
     comments after ``a: []``, as head comments of whatever follows, and
     loses them when the next key has head comments of its own.
     """

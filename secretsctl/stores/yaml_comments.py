@@ -1,4 +1,4 @@
-"""Comment discovery and attribution for the YAML loader (SOPS_FORMAT.md §9.1.1).
+"""Comment discovery and attribution for the YAML loader (docs/format.md §9.1.1).
 
 go-yaml attaches comments to nodes as head/line/foot comments and sops turns
 them into comment items; the rules here reproduce where they end up, as
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 
 __all__ = ["Node", "Entry", "Attach", "SourceComment", "gap_marks", "collect_entries", "attribute",
@@ -25,10 +25,10 @@ class Node:
     col: int                       # 0-based column of the start
     flow: bool = False
     value: str = ""                # scalar text
-    style: Optional[str] = None    # scalar style (None = plain)
-    tag: Optional[str] = None      # explicit tag, if any
-    pairs: list = field(default_factory=list)    # map: [(key Node, value Node)]
-    items: list = field(default_factory=list)    # seq: [(dash offset, value Node)]
+    style: str | None = None    # scalar style (None = plain)
+    tag: str | None = None      # explicit tag, if any
+    pairs: list[Any] = field(default_factory=list)    # map: [(key Node, value Node)]
+    items: list[Any] = field(default_factory=list)    # seq: [(dash offset, value Node)]
     end: int = -1                  # collections: source offset after `]`/`}`/the last entry
 
 
@@ -41,7 +41,7 @@ class Entry:
     col: int
     container: Node
     idx: int
-    parent: Optional["Entry"]      # the entry whose value holds ``container``
+    parent: Entry | None      # the entry whose value holds ``container``
     value: Node
 
 
@@ -110,7 +110,7 @@ def _gap_comments(text: str, lo: int, hi: int, out: list[SourceComment]) -> None
         i = text.find("#", eol, hi)
 
 
-def collect_entries(node: Node, parent: Optional[Entry], out: list[Entry],
+def collect_entries(node: Node, parent: Entry | None, out: list[Entry],
                      seen: set[int]) -> None:
     """All block entries in source order (aliases are visited once)."""
     if id(node) in seen:
@@ -133,7 +133,7 @@ def collect_entries(node: Node, parent: Optional[Entry], out: list[Entry],
 def _chain(entry: Entry) -> list[Node]:
     """Containers from the root down to ``entry``'s container."""
     out: list[Node] = []
-    e: Optional[Entry] = entry
+    e: Entry | None = entry
     while e is not None:
         out.append(e.container)
         e = e.parent
@@ -261,7 +261,7 @@ def _foot_container(chain: list[Node], col: int, firsts: dict[int, Entry]) -> No
     return chosen
 
 
-def _dedent_gap(run: list[SourceComment], prev: Entry, nxt: Optional[Entry], root: Node,
+def _dedent_gap(run: list[SourceComment], prev: Entry, nxt: Entry | None, root: Node,
                 firsts: dict[int, Entry], last_doc: bool, put: Any) -> None:
     """Own-line comments where the collection holding ``prev`` closes.
 
@@ -297,12 +297,12 @@ def _dedent_gap(run: list[SourceComment], prev: Entry, nxt: Optional[Entry], roo
 
     first, last = groups[0], groups[-1]
     end = nxt is None
-    if not end and deep.kind == "seq" and prev.parent is not None and \
+    if nxt is not None and deep.kind == "seq" and prev.parent is not None and \
             deep_col == prev.parent.col == nxt.col:
         for g in groups:
             place(g, nxt.container, nxt.idx)
         return
-    if not end and last[0].col == nxt.col:
+    if nxt is not None and last[0].col == nxt.col:
         # Only the run right before the next entry can be its head.
         place(last, nxt.container, nxt.idx)
     elif not end and first is last:
@@ -333,11 +333,11 @@ def _size(n: Node) -> int:
     return len(n.pairs) if n.kind == "map" else len(n.items)
 
 
-def next_start(docs: list[tuple[int, Optional[Node]]], i: int) -> float:
+def next_start(docs: list[tuple[int, Node | None]], i: int) -> float:
     return docs[i + 1][0] if i + 1 < len(docs) else float("inf")
 
 
-def move_doc_head(text: str, doc: tuple[int, Optional[Node]], comments: list[SourceComment]) -> None:
+def move_doc_head(text: str, doc: tuple[int, Node | None], comments: list[SourceComment]) -> None:
     """Mark a later document's head comment as a foot of the previous one.
 
     go-yaml makes the first comment block after ``---`` that is followed by
@@ -349,7 +349,7 @@ def move_doc_head(text: str, doc: tuple[int, Optional[Node]], comments: list[Sou
         return
     lines = text.split("\n")
     sep_line = text.count("\n", 0, start)
-    block = []
+    block: list[SourceComment] = []
     for c in comments:
         if c.index < start or c.index >= root.index:
             continue

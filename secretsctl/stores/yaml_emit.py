@@ -1,6 +1,6 @@
 """Tree -> YAML text, byte-compatible with what sops (go-yaml v3) writes.
 
-Layout follows SOPS_FORMAT.md §9.1.2 (indent ``I``, sequences indented
+Layout follows docs/format.md §9.1.2 (indent ``I``, sequences indented
 under their key, mappings inside sequences at ``dash + 2``), scalar styles
 §9.1.3 (go-yaml's analyse-then-downgrade: plain -> single -> double, literal
 blocks for multi-line text) and comments §9.1.4.  Generic emitters
@@ -327,11 +327,11 @@ class Emitter:
             return self._binary(v, block_col)
         return scalar_text(v), []
 
-    def sequence(self, seq: list, dash: int) -> None:
+    def sequence(self, seq: list[Any], dash: int) -> None:
         """Emit the elements of a non-empty sequence with dashes at ``dash``."""
         for elem in seq:
             if isinstance(elem, Comment):
-                # Comments inside lists stay comment lines (SOPS_FORMAT §16).
+                # Comments inside lists stay comment lines (docs/format.md §16).
                 self._comment(dash, elem)
                 continue
             if isinstance(elem, (Branch, list)) and _has_values(elem):
@@ -340,12 +340,12 @@ class Emitter:
             if isinstance(elem, (Branch, list)):
                 for c in elem:
                     self._comment(dash, c)
-                text, block = ("{}" if isinstance(elem, Branch) else "[]"), []
+                text, block = ("{}" if isinstance(elem, Branch) else "[]"), list[str]()
             else:
                 text, block = self._value(elem, dash + 2, dash)
             self._add(" " * dash + "- " + text, block)
 
-    def _nested(self, elem: list, dash: int) -> None:
+    def _nested(self, elem: list[Any], dash: int) -> None:
         """A collection inside a sequence starts on the dash line."""
         # Leading comments of the element are written at the dash column,
         # above the dash, as sops does for a mapping's head comments.
@@ -382,7 +382,7 @@ class Emitter:
                        for line in self.lines)
 
 
-def _has_values(coll: list) -> bool:
+def _has_values(coll: list[Any]) -> bool:
     return any(not isinstance(e, Comment) for e in coll)
 
 

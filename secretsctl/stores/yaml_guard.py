@@ -106,7 +106,7 @@ def check_merge_value(key: Node, value: Node) -> None:
     raise InputError(f"Error unmarshalling file: yaml: line {key.line + 1}: {_MERGE_PROBLEM}")
 
 
-def check_merge_tree(node: Any, path: list | None = None) -> None:
+def check_merge_tree(node: Any, path: list[Any] | None = None) -> None:
     """Refuse to write a ``<<`` key whose value sops (and we) could not read back."""
     path = path or []
     if isinstance(node, Branch):

@@ -1,7 +1,7 @@
 """YAML bytes -> document trees, resolving types the way sops (go-yaml v3) does.
 
 ruamel.yaml is used only as a tokenizer/parser (events with positions); the
-composition, type resolution (SOPS_FORMAT.md §3.4) and comment attribution
+composition, type resolution (docs/format.md §3.4) and comment attribution
 (§9.1.1) are ours, because both of ruamel's loaders resolve YAML 1.2 types
 and attach comments differently from go-yaml.
 """
@@ -12,7 +12,7 @@ import binascii
 import bisect
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Optional
+from typing import Any, Iterator
 
 from ruamel.yaml import YAML
 from ruamel.yaml import events as ev
@@ -59,7 +59,7 @@ _RAW_BREAKS = "\u2028\u2029"
 _AS_NEWLINE = {ord(c): "\n" for c in _RAW_BREAKS}
 
 
-def _source_breaks(src: str, pos: int):
+def _source_breaks(src: str, pos: int) -> Iterator[str]:
     """The line breaks of ``src`` from ``pos`` on, as go-yaml reads them."""
     while pos < len(src):
         ch = src[pos]
@@ -107,7 +107,7 @@ def _single_quoted(body: str) -> str:
     return out.replace("''", "'")
 
 
-def _split_keep(body: str):
+def _split_keep(body: str) -> Iterator[str | tuple[str]]:
     """Characters of ``body``, with each line break as a 1-tuple."""
     breaks = iter(_source_breaks(body, 0))
     i = 0
@@ -218,9 +218,9 @@ class _Composer:
         self.anchors: dict[str, Node] = {}
         self.guard = AliasGuard()   # go-yaml's alias bomb check, per document
 
-    def documents(self) -> list[tuple[int, Optional[Node]]]:
+    def documents(self) -> list[tuple[int, Node | None]]:
         """(start offset, root node) for each document of the stream."""
-        out = []
+        out: list[tuple[int, Node | None]] = []
         for e in self.events:
             if isinstance(e, ev.DocumentStartEvent):
                 start = e.start_mark.index
@@ -295,7 +295,7 @@ class _Builder:
         if n.kind == "scalar":
             return self.scalar(n, timestamps)
         if n.kind == "seq":
-            out: list = []
+            out: list[Any] = []
             for i, (_, child) in enumerate(n.items):
                 out.extend(Comment(t) for t in self._comments(n, i))
                 out.append(self.value(child, f"{path}[{i}]", timestamps))
@@ -398,7 +398,7 @@ def load_documents(data: bytes, *, plain: bool) -> list[Branch]:
     return [_build_doc(i, docs, comments, plain, pos) for i in range(len(docs))]
 
 
-def _build_doc(i: int, docs: list[tuple[int, Optional[Node]]], comments: list[SourceComment],
+def _build_doc(i: int, docs: list[tuple[int, Node | None]], comments: list[SourceComment],
                plain: bool, pos: Any) -> Branch:
     start, root = docs[i]
     end = docs[i + 1][0] if i + 1 < len(docs) else None

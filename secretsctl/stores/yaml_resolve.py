@@ -1,4 +1,4 @@
-"""Plain-scalar type resolution as go-yaml v3 does it (SOPS_FORMAT.md §3.4).
+"""Plain-scalar type resolution as go-yaml v3 does it (docs/format.md §3.4).
 
 Shared by the loader (what type does ``017`` have?) and the emitter (must
 this string be quoted so that it reads back as a string?).  This is neither
@@ -39,7 +39,7 @@ _DOT_FLOAT = re.compile(r"\.[0-9_]*[0-9][0-9_]*(?:[eE][-+]?[0-9][0-9_]*)?")
 # carry its own sign (`0b-1` is -1).
 _PREFIX_SIGNED = re.compile(r"0([bo])([-+]?)([0-9]+)")
 _BASE60 = re.compile(r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?")
-_OLD_BOOLS = frozenset("y Y yes Yes YES on On ON n N no No NO off Off OFF".split())
+_OLD_BOOLS = frozenset(["y", "Y", "yes", "Yes", "YES", "on", "On", "ON", "n", "N", "no", "No", "NO", "off", "Off", "OFF"])  # noqa: E501
 
 # go-yaml's allowedTimestampFormats as regexes (Go's non-padded layout
 # fields accept one or two digits; the fraction separator may be `,`).
@@ -80,7 +80,7 @@ def canonical_timestamp(text: str) -> Timestamp | None:
     return None
 
 
-def _format_ts(parts: tuple, zone: str) -> Timestamp | None:
+def _format_ts(parts: tuple[Any, ...], zone: str) -> Timestamp | None:
     y, mo, d, h, mi, s = (int(p) for p in parts[:6])
     frac = parts[6] or ""
     # time.Parse range checks: an invalid date is simply not a timestamp.
@@ -123,7 +123,7 @@ def _int(plain: str, big_ints: bool) -> int | None:
     v = -v if sign == "-" else v
     if not _go_int_range(v, sign):
         # Out of go-yaml's range: a decimal becomes a float there (kept as an
-        # exact int with big_ints, SOPS_FORMAT §16); other spellings
+        # exact int with big_ints, docs/format.md §16); other spellings
         # (`+0x8000000000000000`, long octal) stay strings.
         return v if big_ints and dec is not None else None
     return v
@@ -175,7 +175,7 @@ def resolve_plain(text: str, timestamps: bool = True, big_ints: bool = True) -> 
     """The value of an untagged plain scalar.
 
     ``big_ints`` keeps integers of any size as ``int`` (secretsctl's choice,
-    SOPS_FORMAT.md §16); without it, out-of-range ones follow go-yaml (float
+    docs/format.md §16); without it, out-of-range ones follow go-yaml (float
     if float-shaped, else string) — the emitter uses that to decide quoting.
     """
     if text in _SPECIAL:
