@@ -23,8 +23,9 @@ from kms_helpers import endpoint_var
 PLAIN = b"db:\n    password: hunter2\n"
 BOUND = 10.0   # seconds, with --kms-timeout 1 (a generous bound for a loaded machine)
 
-# mode -> what the per-key report must say (whitespace-insensitive)
-EXPECTED = {
+# mode -> what the per-key report must say (whitespace-insensitive), through boto3
+# (SECRETSCTL_KMS_FASTPATH=off) and through the fast path (its own HTTP client)
+BOTO = {
     "throttle": "ThrottlingException (Rate exceeded) after 3 attempts",
     "error500": "KMSInternalException (internal error) after 3 attempts",
     "reset": "connection closed by {url}, region {region} without an answer after 3 attempts",
@@ -36,6 +37,19 @@ EXPECTED = {
     "bad-b64": "malformed KMS response from {url}, region {region}: its Plaintext is not valid base64",
     "down": "could not connect to {url}, region {region} after 3 attempts",
 }
+FAST = {
+    "throttle": "ThrottlingException (Rate exceeded) after 3 attempts from {url}",
+    "error500": "KMSInternalException (internal error) after 3 attempts from {url}",
+    "reset": "could not connect to {url} (ConnectionResetError) after 3 attempts",
+    "slow": "timed out after 1s ({url})",
+    "silent": "timed out after 1s ({url})",
+    "not-json": "HTTP 200 OK, not a KMS answer: '<html><body>502 Bad Gateway</body></html>' from {url}",
+    "no-field": "malformed KMS answer (no valid Plaintext) from {url}",
+    "bad-b64": "malformed KMS answer (no valid Plaintext) from {url}",
+    "down": "could not connect to {url} (ConnectionRefusedError) after 3 attempts",
+}
+EXPECTED = {"boto3": BOTO, "fast": FAST}
+BOTO3_ONLY = {"SECRETSCTL_KMS_FASTPATH": "off"}
 
 
 def _squash(text: str) -> str:
@@ -75,10 +89,12 @@ def _decrypt(env: dict, f: Path) -> tuple[object, float]:
     return res, time.monotonic() - start
 
 
-@pytest.mark.parametrize("mode", list(EXPECTED))
-def test_first_region_faulty_falls_back_to_second_key(mode, world, aws_env, two_region_file, proxies):
+@pytest.mark.parametrize("path", list(EXPECTED))
+@pytest.mark.parametrize("mode", list(BOTO))
+def test_first_region_faulty_falls_back_to_second_key(mode, path, world, aws_env, two_region_file,
+                                                       proxies):
     bad = proxies(world.url, mode)
-    env = {**aws_env, endpoint_var("us-east-1"): bad.url}
+    env = {**aws_env, endpoint_var("us-east-1"): bad.url, **(BOTO3_ONLY if path == "boto3" else {})}
     res, elapsed = _decrypt(env, two_region_file)
     assert res.returncode == 0, res.stderr
     assert res.stdout == PLAIN
@@ -86,11 +102,13 @@ def test_first_region_faulty_falls_back_to_second_key(mode, world, aws_env, two_
     assert bad.forwarded == 0 and (bad.faults > 0 or mode == "down")
 
 
-@pytest.mark.parametrize("mode", list(EXPECTED))
-def test_both_regions_faulty_report_what_came_back_and_from_where(mode, world, aws_env,
+@pytest.mark.parametrize("path", list(EXPECTED))
+@pytest.mark.parametrize("mode", list(BOTO))
+def test_both_regions_faulty_report_what_came_back_and_from_where(mode, path, world, aws_env,
                                                                   two_region_file, proxies):
     east, west = proxies(world.url, mode), proxies(world.url, mode)
-    env = {**aws_env, endpoint_var("us-east-1"): east.url, endpoint_var("eu-west-1"): west.url}
+    env = {**aws_env, endpoint_var("us-east-1"): east.url, endpoint_var("eu-west-1"): west.url,
+           **(BOTO3_ONLY if path == "boto3" else {})}
     res, elapsed = _decrypt(env, two_region_file)
     assert res.returncode == 128, res.stderr
     assert res.stdout == b""
@@ -99,7 +117,7 @@ def test_both_regions_faulty_report_what_came_back_and_from_where(mode, world, a
     assert "unexpected error" not in err and "Traceback" not in err
     for arn, url, region in ((world.k1, east.url, "us-east-1"), (world.k2, west.url, "eu-west-1")):
         assert f"{arn}: FAILED" in err
-        assert _squash(EXPECTED[mode].format(url=url, region=region)) in _squash(err), err
+        assert _squash(EXPECTED[path][mode].format(url=url, region=region)) in _squash(err), err
     assert "hunter2" not in err
 
 
@@ -124,7 +142,7 @@ def test_slow_answer_within_the_timeout_is_waited_for(world, aws_env, two_region
 def test_aws_endpoint_url_is_named_with_each_keys_region(world, aws_env, two_region_file, proxies):
     """With only AWS_ENDPOINT_URL set, the report names that endpoint and the key's own region."""
     bad = proxies(world.url, "not-json")
-    res, _ = _decrypt({**aws_env, "AWS_ENDPOINT_URL": bad.url}, two_region_file)
+    res, _ = _decrypt({**aws_env, "AWS_ENDPOINT_URL": bad.url, **BOTO3_ONLY}, two_region_file)
     assert res.returncode == 128
     err = _squash(res.stderr.decode())
     assert _squash(f"from {bad.url}, region us-east-1: not JSON") in err
@@ -136,7 +154,8 @@ def test_malformed_encrypt_answer_is_refused(mode, world, aws_env, tmp_path: Pat
     src = tmp_path / "s.yaml"
     src.write_bytes(PLAIN)
     bad = proxies(world.url, mode)
-    res = _cli({**aws_env, endpoint_var("us-east-1"): bad.url}, ["encrypt", "--kms", world.k1, str(src)])
+    res = _cli({**aws_env, endpoint_var("us-east-1"): bad.url, **BOTO3_ONLY},
+               ["encrypt", "--kms", world.k1, str(src)])
     assert res.returncode != 0 and res.stdout == b""
     err = _squash(res.stderr.decode())
     assert _squash(f"malformed KMS response from {bad.url}, region us-east-1") in err

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import age_recipient, run, sops_encrypted
+from conftest import age_recipient, run
 from secretsctl.goregex import NEVER, RegexError, compile_go
 
 EVIL = "^(a+)+$"

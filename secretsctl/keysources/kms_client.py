@@ -115,7 +115,7 @@ class MalformedReply(Exception):
 _BLOB_FIELDS = {"Decrypt": "Plaintext", "Encrypt": "CiphertextBlob"}
 
 
-def check_reply(operation_model: Any, response_dict: dict, **_: Any) -> None:
+def check_reply(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
     """botocore ``before-parse`` hook: refuse a 200 reply KMS would not send.
 
     botocore reads a body that is not JSON as an empty answer and raises a
