@@ -9,8 +9,8 @@ medians.  Once with the fast KMS path, once with boto3 forced
 file wrapped by age for both tools, so the start-up floor and what the KMS
 call itself adds can be read apart.
 
-Rotate: one parallel secretsctl vs a loop of sops.  Both tools rotate fresh copies of the same ``n`` KMS-wrapped YAML files
-against one real moto_server on loopback, alternating which goes first.
+Rotate: one parallel secretsctl vs a loop of sops.  Both tools rotate fresh
+copies of the same ``n`` KMS-wrapped YAML files against one real moto_server on loopback, alternating which goes first.
 Printed: medians, the ratio (the issue's target is >= 4x), a floor (bare
 boto3 making the same KMS calls: what moto_server itself allows on this
 machine), and the same race through a relay that adds a fixed delay to

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _SIMPLE = ("load", "loads", "edit")
 _API = ("decrypt_file", "decrypt_data", "encrypt_data", "encrypt_file", "load_tree")

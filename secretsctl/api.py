@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
 
 from . import datakey, treecrypt
-from .config import CreationSettings, KeySpec, SopsConfig, load_config
+from .config import CreationSettings, KeySpec, SopsConfig, load_config, trust_problem
 from .errors import (AlreadyEncrypted, ConfigError, EmitError, ExitCode, InputError,
                      MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
@@ -38,7 +38,7 @@ from .tree import Branch, format_path, get_path, parse_path, to_python
 __all__ = [
     "Runtime", "EncryptOptions", "Decrypted", "KeySpec",
     "encrypt_data", "encrypt_file", "decrypt_data", "decrypt_file", "load_tree",
-    "emit_plain", "reencrypt", "file_status", "extract",
+    "emit_plain", "reencrypt", "file_status", "extract", "new_metadata", "seal_new",
 ]
 
 
@@ -58,6 +58,16 @@ class Runtime:
     key_services: tuple[Any, ...] = ()
     #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
     config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
+    #: Where warnings go (the CLI: one line on stderr); None drops them.
+    warn: Callable[[str], None] | None = None
+    _warned: set[str] = field(default_factory=set, repr=False)
+
+    def warning(self, message: str) -> None:
+        """Pass ``message`` to :attr:`warn`, once per runtime."""
+        if message not in self._warned:
+            self._warned.add(message)
+            if self.warn is not None:
+                self.warn(message)
 
     def keys(self) -> KeyEnv:
         """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
@@ -140,12 +150,28 @@ def _with_context(spec: KeySpec, context: str) -> KeySpec:
     return replace(spec, context=context)
 
 
-def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None) -> CreationSettings:
-    """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops)."""
+def _check_config_trust(config: SopsConfig, runtime: Runtime | None) -> None:
+    """Warn when the ``.sops.yaml`` choosing the keys could be someone else's (SECURITY.md)."""
+    problem = trust_problem(config.path) if config.path and runtime is not None else None
+    if problem:
+        runtime.warning(f"{config.path}: this .sops.yaml, which chooses the keys, {problem}; "  # type: ignore[union-attr]
+                        "whoever can change it chooses who can decrypt")
+
+
+def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str | None,
+                      runtime: Runtime | None = None) -> CreationSettings:
+    """Merge flags over the creation rule: flag keys replace the rule's keys entirely (sops).
+
+    When the rule supplies the keys, a ``.sops.yaml`` that others could
+    have written is reported through ``runtime.warning``.
+    """
     matched = config.creation_for(filename)
-    merged = replace(matched or CreationSettings())
+    base = matched or CreationSettings()
+    merged = replace(base)
     if options.key_groups is not None:
         merged.key_groups = options.key_groups
+    elif any(base.key_groups):
+        _check_config_trust(config, runtime)
     if options.shamir_threshold is not None:
         merged.shamir_threshold = options.shamir_threshold
     if options.rule is not None:
@@ -163,24 +189,37 @@ def creation_settings(options: EncryptOptions, config: SopsConfig, filename: str
     if len(merged.key_groups) >= 2 and not merged.shamir_threshold:
         # sops writes the implied threshold (every group needed) explicitly.
         merged.shamir_threshold = len(merged.key_groups)
+    if options.key_groups is None and matched is not None and matched.source:
+        _refuse_keyless_rule(merged.key_groups, matched.source, config.path, filename)
     if not any(merged.key_groups):
-        if matched is not None and options.key_groups is None:
-            raise empty_group_error(config, filename)
         raise ConfigError("no master keys were provided: pass --age/--pgp/--kms or add a "
                           "creation rule to .sops.yaml", file=filename)
     return merged
 
 
-def empty_group_error(config: SopsConfig, filename: str | None, group: int | None = None) -> ConfigError:
-    """A creation rule matched but gives no keys (or one of its groups has none).
+def _refuse_keyless_rule(groups: list[list[KeySpec]], source: str, config_path: str | None,
+                         filename: str | None) -> None:
+    """A matching creation rule without keys, or with an empty key group, is an error.
 
-    sops 3.11 says only "Could not generate data key: [empty key group
-    provided]" (exit 1); its text leads, then which rule is at fault.
+    sops refuses both ("Could not generate data key: [empty key group
+    provided]", exit 1) but does not say which rule; we name it.  An empty
+    group among full ones must not be dropped: the file would record a
+    Shamir threshold counting it and could never be decrypted.
     """
-    rule = f"creation_rules[{config.rule_index(filename)}]"
-    where = "has no keys" if group is None else f"key_groups[{group}] has no keys"
-    return ConfigError(f"Could not generate data key: [empty key group provided]: {rule} matches "
-                       f"{filename or 'stdin'} but {where}", file=config.path)
+    config = config_path or ".sops.yaml"
+    # sops's own text leads, so that what scripts match on is there too.
+    lead = "Could not generate data key: [empty key group provided]"
+    if not any(groups):
+        raise ConfigError(f"{lead}: the creation rule {source} in {config} matches this file but "
+                          "lists no master keys: add keys to the rule or pass --age/--pgp/--kms",
+                          file=filename)
+    for n, group in enumerate(groups):
+        if not group:
+            # An empty group beside full ones must not be dropped: the file
+            # would record a threshold counting it (updatekeys, by contrast,
+            # ignores empty groups, as sops does).
+            raise ConfigError(f"{lead}: {source}.key_groups[{n}] in {config} has no master keys",
+                              file=filename)
 
 
 @nesting_guard
@@ -207,13 +246,7 @@ def encrypt_data(data: bytes, *, input_type: str | None = None, output_type: str
 def new_metadata(options: EncryptOptions, config: SopsConfig, filename: str | None, fmt: str,
                  rt: Runtime) -> tuple[Metadata, bytes]:
     """Metadata and a fresh data key (wrapped for every master key) for a new file."""
-    settings = creation_settings(options, config, filename)
-    for n, group in enumerate(settings.key_groups):
-        if not group:
-            # sops refuses to create a file with an empty group, even beside
-            # others: dropping it would quietly lower a k-of-n rule (updatekeys,
-            # by contrast, ignores empty groups as sops does).
-            raise empty_group_error(config, filename, n)
+    settings = creation_settings(options, config, filename, rt)
     groups = build_key_groups(settings.key_groups)
     # sops ignores selection rules for binary files and writes none.
     rule = None if _store(fmt, config).single_value else (settings.rule or DEFAULT_RULE)
@@ -286,6 +319,12 @@ def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, f
     meta.lastmodified = format_created_at(rt.now())
     meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
     return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(meta))
+
+
+def seal_new(docs: list[Branch], meta: Metadata, key: bytes, fmt: str, config: SopsConfig,
+             runtime: Runtime | None = None) -> bytes:
+    """Encrypt plaintext documents under ``meta``/``key`` from :func:`new_metadata` (fresh IVs)."""
+    return _seal(docs, meta, key, None, fmt, config, runtime or Runtime())
 
 
 def encrypt_file(path: str, **kwargs: Any) -> bytes:

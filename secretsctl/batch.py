@@ -8,7 +8,9 @@
   failure from stopping the others.
 * Every write is :func:`secretsctl.fileio.write_atomic` (temp file, fsync,
   rename), preceded by a check that the file still has the bytes it was
-  read with, so each file ends either fully old or fully new.
+  read with, so each file ends either fully old or fully new; a job that
+  writes holds the file's lock from its read to the rename
+  (:func:`secretsctl.fileio.updating`), so a concurrent ``set`` waits.
 
 KMS calls are network I/O, so threads overlap them well; one
 :class:`~secretsctl.api.Runtime` (and its key cache: parsed age
@@ -25,7 +27,7 @@ from . import api, keyops
 from .api import Runtime
 from .config import KeySpec, relative_target
 from .errors import ConfigError, SecretsctlError
-from .fileio import read_file, write_if_unchanged
+from .fileio import Update, read_file, reading, updating
 from .formats import STORES
 from .goregex import RegexError, compile_go
 from .keyspec import build_key
@@ -138,14 +140,14 @@ def _identity(path: str) -> Any:
 
 # ------------------------------------------------------------------ writing
 
-def write_back(path: str, before: bytes, data: bytes) -> bool:
-    """Atomically replace ``path`` with ``data`` unless it changed since it was read.
+def write_back(update: Update, data: bytes) -> bool:
+    """Atomically replace the file with ``data`` unless it changed since it was read.
 
-    Returns False (nothing written) when ``data`` equals ``before``.
+    Returns False (nothing written) when ``data`` equals what was read.
     """
-    if data == before:
+    if data == update.before:
         return False
-    write_if_unchanged(path, before, data)
+    update.write(data)
     return True
 
 
@@ -171,19 +173,21 @@ class RotateJob:
     in_place: bool = True
 
     def __call__(self, path: str) -> FileResult:
-        before = read_file(path)
         if self.dry_run:
-            plan = keyops.plan_rotate(path, before, _keys(self.add), _keys(self.remove),
+            plan = keyops.plan_rotate(path, read_file(path), _keys(self.add), _keys(self.remove),
                                       input_type=self.input_type, runtime=self.runtime)
             return FileResult(path, detail=plan)
-        dec = api.decrypt_data(before, input_type=self.input_type, filename=path,
+        if not self.in_place:
+            return FileResult(path, detail=self._rotated(reading(path)))
+        with updating(path) as update:
+            return FileResult(path, changed=write_back(update, self._rotated(update)))
+
+    def _rotated(self, update: Update) -> bytes:
+        dec = api.decrypt_data(update.before, input_type=self.input_type, filename=update.path,
                                ignore_mac=self.ignore_mac, decryption_order=self.decryption_order,
                                runtime=self.runtime)
-        out = keyops.rotate(dec, add=_keys(self.add), remove=_keys(self.remove),
-                            output_type=self.output_type, runtime=self.runtime)
-        if not self.in_place:
-            return FileResult(path, detail=out)
-        return FileResult(path, changed=write_back(path, before, out))
+        return keyops.rotate(dec, add=_keys(self.add), remove=_keys(self.remove),
+                             output_type=self.output_type, runtime=self.runtime)
 
 
 @dataclass
@@ -201,8 +205,14 @@ class UpdateJob:
     threshold: int | None = None
 
     def __call__(self, path: str) -> FileResult:
-        before = read_file(path)
-        plan, groups, threshold = keyops.plan_update(path, before, input_type=self.input_type,
+        if not self.apply:
+            return self._update(reading(path))
+        with updating(path) as update:  # locked from the plan to the rename
+            return self._update(update)
+
+    def _update(self, update: Update) -> FileResult:
+        path = update.path
+        plan, groups, threshold = keyops.plan_update(path, update.before, input_type=self.input_type,
                                                      rotate_key=self.rotate, threshold=self.threshold,
                                                      runtime=self.runtime)
         if not self.apply or not plan.changes:
@@ -210,13 +220,13 @@ class UpdateJob:
         if self.expected is not None and self.expected.get(path) != plan.describe():
             raise ConfigError("the file or its .sops.yaml changed after the plan was shown; "
                               "nothing was written, run the command again", file=path)
-        dec = api.decrypt_data(before, input_type=self.input_type, filename=path,
+        dec = api.decrypt_data(update.before, input_type=self.input_type, filename=path,
                                decryption_order=self.decryption_order, runtime=self.runtime)
         if plan.rotate:
             out = keyops.rotate(dec, groups=groups, threshold=threshold, runtime=self.runtime)
         else:
             out = keyops.update_keys(dec, groups, threshold, runtime=self.runtime)
-        return FileResult(path, changed=write_back(path, before, out), detail=plan)
+        return FileResult(path, changed=write_back(update, out), detail=plan)
 
 
 def status_job(runtime: Runtime, max_age: Any, input_type: str | None = None

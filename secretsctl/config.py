@@ -9,6 +9,7 @@ with sops also works here.  ``--config``/``SOPS_CONFIG`` bypass the search.
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
@@ -45,6 +46,8 @@ class CreationSettings:
     shamir_threshold: int = 0
     rule: CryptRule | None = None
     mac_only_encrypted: bool = False
+    #: The rule these settings come from (``creation_rules[2]``), "" for flags only.
+    source: str = ""
 
 
 @dataclass
@@ -54,6 +57,8 @@ class SopsConfig:
     path: str | None = None
     stores: StoreOptions = field(default_factory=StoreOptions)
     creation_rules: list[dict] | None = None
+    #: ``destination_rules`` as read; only ``publish`` uses them (and checks their shapes).
+    destination_rules: Any = None
 
     def creation_for(self, file_path: str | None) -> CreationSettings | None:
         """The first matching creation rule for ``file_path`` (None: no rules at all)."""
@@ -95,6 +100,28 @@ def find_config(file_path: str | None, cwd: str | None = None) -> str | None:
             if parent == d:
                 break
             d = parent
+    return None
+
+
+def trust_problem(path: str) -> str | None:
+    """Why the config at ``path`` may not be the user's own choice of keys, or None.
+
+    Whoever can write the ``.sops.yaml`` that supplies the keys chooses who
+    can decrypt what is encrypted with them.  Suspicious: a file owned by
+    neither us nor root, one that is group- or world-writable, or one in a
+    world-writable directory without the sticky bit (anyone may replace it).
+    """
+    try:
+        st = os.stat(path)
+        parent = os.stat(os.path.dirname(os.path.abspath(path)))
+    except OSError:
+        return None
+    if st.st_uid not in (os.geteuid(), 0):
+        return f"is owned by another user (uid {st.st_uid})"
+    if st.st_mode & 0o022:
+        return "is writable by other users (group or world)"
+    if parent.st_mode & 0o002 and not parent.st_mode & stat.S_ISVTX:
+        return "is in a world-writable directory without the sticky bit"
     return None
 
 
@@ -149,7 +176,7 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
             raise _bad("creation_rules", "must be a list", path)
         rules = [_checked_rule(r, f"creation_rules[{n}]", path) for n, r in enumerate(rules)]
     return SopsConfig(path=path, stores=_store_options(data.get("stores") or {}, path),
-                      creation_rules=rules)
+                      creation_rules=rules, destination_rules=data.get("destination_rules"))
 
 
 # ---------------------------------------------------------------- shapes
@@ -328,6 +355,11 @@ def _group_from_mapping(group: Any, where: str, path: str | None) -> list[KeySpe
     return unique
 
 
+def rule_settings(raw: Any, where: str, path: str | None) -> CreationSettings:
+    """The settings of a rule-shaped mapping (a destination's ``recreation_rule``), checked."""
+    return _settings_from_rule(_checked_rule(raw, where, path), where, path)
+
+
 def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSettings:
     if raw.get("key_groups"):
         groups = [_group_from_mapping(g, f"{where}.key_groups[{n}]", path)
@@ -343,4 +375,4 @@ def _settings_from_rule(raw: dict, where: str, path: str | None) -> CreationSett
         raise exc.with_file(path)
     threshold = raw.get("shamir_threshold") or 0  # checked by _checked_rule
     return CreationSettings(key_groups=groups, shamir_threshold=threshold, rule=rule,
-                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")))
+                            mac_only_encrypted=bool(raw.get("mac_only_encrypted")), source=where)

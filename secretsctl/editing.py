@@ -5,13 +5,16 @@ and the position-keyed IV stash, so every value whose plaintext did not
 change keeps its exact ciphertext and a diff shows only what changed (plus
 ``mac`` and ``lastmodified``).
 
-No lost updates: the file's bytes are remembered when it is read and
-compared again just before writing.  If someone else changed it meanwhile,
-the file is left alone and the user's edit is written, *encrypted*, to a
-sibling file (``name.conflict-<UTC time>.ext``; the extension stays last so
-the format is still detected) and :class:`EditConflict` is raised.  A
-rename-based writer can still slip in between that check and our rename;
-the window is a few milliseconds instead of the whole editing session.
+No lost updates: ``set`` and ``unset`` hold the file's lock from the read
+to the rename (:func:`secretsctl.fileio.updating`), so concurrent writers
+wait for each other.  ``edit`` does not hold it while the editor is open
+(minutes: every other writer would hang); it remembers the bytes it read
+and, at save time, takes the lock, compares, and renames.  If someone else
+changed the file meanwhile, the file is left alone and the user's edit is
+written, *encrypted*, to a sibling file (``name.conflict-<UTC time>.ext``;
+the extension stays last so the format is still detected) and
+:class:`EditConflict` is raised.  Only a writer that does not lock (sops)
+can still slip in between that check and our rename, within milliseconds.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ from typing import Any, Callable
 from . import api, datakey, editor
 from .api import Decrypted, EncryptOptions, Runtime
 from .errors import FileChanged, InputError, SecretsctlError, SetFormatError
-from .fileio import existing_mode, read_file, read_if_exists, write_atomic, write_if_unchanged
+from .fileio import existing_mode, read_if_exists, updating, write_atomic, write_if_unchanged
 from .formats import make_store, resolve_format
 from .keysources import key_label
 from .keysources.base import format_created_at
@@ -223,15 +226,15 @@ def _update(path: str, tree_path: str, change: Callable[[Branch], bool], *,
             decryption_order: list[str] | None, runtime: Runtime | None) -> bool:
     rt = runtime or Runtime()
     try:
-        before = read_file(path)
-        dec = api.decrypt_data(before, input_type=input_type, filename=path, ignore_mac=ignore_mac,
-                               decryption_order=decryption_order, runtime=rt)
-        if not dec.docs:
-            dec.docs.append(Branch())
-        if not change(dec.docs[0]):
-            return False
-        out = api.reencrypt(dec, output_type=output_type, runtime=rt)
-        write_if_unchanged(path, before, out)
+        with updating(path) as update:  # locked from the read to the rename
+            dec = api.decrypt_data(update.before, input_type=input_type, filename=path,
+                                   ignore_mac=ignore_mac, decryption_order=decryption_order,
+                                   runtime=rt)
+            if not dec.docs:
+                dec.docs.append(Branch())
+            if not change(dec.docs[0]):
+                return False
+            update.write(api.reencrypt(dec, output_type=output_type, runtime=rt))
         return True
     except SecretsctlError as exc:
         raise exc.with_file(path)

@@ -4,8 +4,8 @@ The plaintext goes to a file with the target's base name (editors pick
 their syntax mode from it) inside a fresh private directory (0700, file
 0600), on ``/dev/shm`` when it is usable so it never reaches a disk.  The
 directory is removed on every exit path: normal return, errors, and
-SIGINT/SIGTERM/SIGHUP, for which handlers are installed for the duration of
-the session (the previous handlers are restored afterwards).
+SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGABRT, for which handlers are installed for
+the duration of the session (the previous handlers are restored afterwards).
 
 vim and neovim are started so that they write no swap, undo, backup or
 viminfo/shada file, each of which would copy the plaintext somewhere else
@@ -47,7 +47,10 @@ FALLBACK_EDITORS = ("vim", "nano", "vi")
 VIM_SAFE_OPTIONS = "set noswapfile noundofile nobackup nowritebackup"
 _VIM_FAMILY = {"vim": "viminfofile", "vim.basic": "viminfofile", "vim.tiny": "viminfofile",
                "gvim": "viminfofile", "vimx": "viminfofile", "nvim": "shadafile"}
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+# SIGQUIT and SIGABRT too: their default action dumps core and leaves the
+# temp directory; a core is already prevented (secretsctl.hardening), the
+# directory is removed here.
+_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGABRT)
 
 
 def _signal_name(signum: int) -> str:
@@ -146,7 +149,7 @@ def tty_prompt(notify: Notify, stdin: TextIO | None = None) -> Prompt:
 
 
 class _Signals:
-    """Turn SIGINT/SIGTERM/SIGHUP into :class:`Interrupted` while a session runs.
+    """Turn SIGINT/SIGTERM/SIGHUP/SIGQUIT/SIGABRT into :class:`Interrupted` while a session runs.
 
     While the editor runs, SIGINT is not fatal: a Ctrl+C typed in the
     terminal reaches the editor too, and vim uses it to cancel a command.

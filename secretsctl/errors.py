@@ -140,6 +140,10 @@ class FileChanged(SecretsctlError):
     """
 
 
+class FileLocked(FileChanged):
+    """Another writer held the file's lock for too long; nothing was written (exit 1)."""
+
+
 class FileNotModified(SecretsctlError):
     exit_code = ExitCode.FILE_NOT_MODIFIED
 

@@ -7,15 +7,33 @@ here goes to a temp file in the same directory, is fsynced, then renamed
 over the target; a failure leaves the old file untouched and no temp file
 behind.  The price: other hard links to the file keep the old contents.
 Special files (devices, FIFOs, ``/dev/stdout``) are written into instead.
+
+Read-modify-write goes through :func:`updating` (lock, read, ... write,
+unlock) or, for ``edit``, :func:`write_if_unchanged` (lock only for the
+final check and rename): see :mod:`secretsctl.locking`.  Every replace
+first sweeps our own stale temp files (a ``kill -9`` between temp file and
+rename leaves one) from the target's directory.
 """
 from __future__ import annotations
 
 import os
 import stat
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Iterator
 
+from . import locking
 from .errors import FileChanged, InputError, OutputError
 
 PRIVATE_MODE = 0o600
+
+
+def _read_error(exc: OSError, path: str) -> InputError:
+    if isinstance(exc, FileNotFoundError):
+        return InputError("file does not exist", file=path, exit_code=100)
+    if isinstance(exc, IsADirectoryError):
+        return InputError("is a directory, not a file", file=path)
+    return InputError(f"cannot read file: {exc.strerror}", file=path)
 
 
 def read_file(path: str) -> bytes:
@@ -23,12 +41,17 @@ def read_file(path: str) -> bytes:
     try:
         with open(path, "rb") as fh:
             return fh.read()
-    except FileNotFoundError:
-        raise InputError("file does not exist", file=path, exit_code=100) from None
-    except IsADirectoryError:
-        raise InputError("is a directory, not a file", file=path) from None
     except OSError as exc:
-        raise InputError(f"cannot read file: {exc.strerror}", file=path) from None
+        raise _read_error(exc, path) from None
+
+
+def _read_fd(fd: int, path: str) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    try:
+        with open(fd, "rb", closefd=False) as fh:
+            return fh.read()
+    except OSError as exc:
+        raise _read_error(exc, path) from None
 
 
 def read_if_exists(path: str) -> bytes | None:
@@ -41,19 +64,65 @@ def read_if_exists(path: str) -> bytes | None:
         raise
 
 
+def _check_unchanged(path: str, before: bytes | None) -> None:
+    if read_if_exists(path) != before:
+        raise FileChanged("the file changed on disk while it was being updated; nothing was "
+                          "written, run the command again", file=path)
+
+
 def write_if_unchanged(path: str, before: bytes | None, data: bytes) -> None:
     """:func:`write_atomic` ``data`` unless ``path`` no longer holds ``before``.
 
     ``before`` is what the file held when it was read (None: it did not
-    exist).  Every read-modify-write (edit, set, rotate, updatekeys, groups)
-    ends here, so a concurrent change is never overwritten; the window left
-    is the few milliseconds between this check and the rename.
+    exist).  For ``edit``, whose read happened before an editor session of
+    minutes: the lock is taken only here, for the check and the rename, so
+    an open editor never blocks other writers, and a change made meanwhile
+    is detected (a secretsctl writer's cannot slip in after the check; a
+    non-locking writer's, sops's, within milliseconds can).  Commands
+    without a user in the loop use :func:`updating` instead.
     Raises :class:`FileChanged` (exit 1) and writes nothing otherwise.
     """
-    if read_if_exists(path) != before:
-        raise FileChanged("the file changed on disk while it was being updated; nothing was "
-                          "written, run the command again", file=path)
-    write_atomic(path, data)
+    with locking.locked(path):
+        _check_unchanged(path, before)
+        write_atomic(path, data)
+
+
+@dataclass
+class Update:
+    """A file being updated under its lock: ``before`` is what was read."""
+
+    path: str
+    before: bytes
+    regular: bool
+
+    def write(self, data: bytes, mode: int | None = None) -> None:
+        """Replace the file with ``data`` (``mode`` as in :func:`write_atomic`).
+
+        A regular file is compared with ``before`` once more first: writers
+        that do not lock (sops, an editor, ``git checkout``) are still noticed.
+        """
+        if self.regular:
+            _check_unchanged(self.path, self.before)
+        write_atomic(self.path, data, mode=mode)
+
+
+def reading(path: str) -> Update:
+    """An :class:`Update` without the lock, for code that only reads (``--dry-run``, stdout)."""
+    return Update(path, read_file(path), os.path.isfile(path))
+
+
+@contextmanager
+def updating(path: str) -> Iterator[Update]:
+    """Lock ``path``, read it, and let the block :meth:`Update.write` it; unlock after.
+
+    The lock is held from the read to the rename, so concurrent secretsctl
+    writers (set, unset, rotate, updatekeys, groups, encrypt -i, decrypt -i)
+    wait for each other instead of losing updates.  Read errors are those
+    of :func:`read_file`; waiting too long is :class:`FileLocked` (exit 1).
+    """
+    with locking.locked(path) as held:
+        before = read_file(path) if held.fd is None else _read_fd(held.fd, path)
+        yield Update(path, before, held.regular)
 
 
 def existing_mode(path: str) -> int | None:
@@ -128,28 +197,39 @@ def _replace(target: str, data: bytes, mode: int, st: os.stat_result | None, *, 
     """Temp file next to ``target``, fsync, rename over it; ``shown`` is the name for errors."""
     import tempfile  # deferred: read-only commands (decrypt to stdout, exec-env) never write
     directory = os.path.dirname(target)
+    locking.sweep_temp_files(directory)
     try:
-        fd, tmp = tempfile.mkstemp(prefix=".secretsctl-", suffix=".tmp", dir=directory)
+        fd, tmp = tempfile.mkstemp(prefix=locking.temp_prefix(), suffix=locking.TEMP_SUFFIX,
+                                   dir=directory)
     except OSError as exc:
         raise OutputError(f"cannot create a file next to the output: {exc.strerror}", file=shown) from None
+    # The descriptor (and with it the temp file's lock, see locking.lock_temp)
+    # stays open until the rename is done or the temp file is gone.
     try:
-        with os.fdopen(fd, "wb") as fh:
-            if st is not None:
-                mode = _keep_owner(fh.fileno(), st, mode)
-            os.fchmod(fh.fileno(), mode)
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
+        locking.lock_temp(fd)
+        if st is not None:
+            mode = _keep_owner(fd, st, mode)
+        os.fchmod(fd, mode)
+        _write_all(fd, data)
+        os.fsync(fd)
         os.replace(tmp, target)
     except BaseException as exc:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        os.close(fd)
         if isinstance(exc, OSError):
             raise OutputError(f"cannot write output: {exc.strerror}", file=shown) from None
         raise
+    os.close(fd)
     _fsync_dir(directory)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def _keep_owner(fd: int, st: os.stat_result, mode: int) -> int:

@@ -167,7 +167,7 @@ def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
         # key: their created_at stays, or a re-split would make an old data
         # key look fresh to `keys` (sops keeps them too: its Encrypt does not
         # touch CreationDate).
-        stamps = [(k, k.created_at()) for g in groups for k in g if k.enc and k.created_at()]
+        stamps = [(k, stamp) for g in groups for k in g if k.enc and (stamp := k.created_at())]
         datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
         for k, stamp in stamps:
             if isinstance(k, Restampable):
@@ -242,8 +242,8 @@ def plan_rotate(path: str, data: bytes, add: list[MasterKey], remove: list[Maste
 
 # ------------------------------------------------------------------ updatekeys
 
-def _target(path: str, dec_meta: Metadata, config: SopsConfig, threshold: int | None = None
-            ) -> tuple[list[list[MasterKey]], int, int | None]:
+def _target(path: str, dec_meta: Metadata, config: SopsConfig, threshold: int | None = None,
+            runtime: Runtime | None = None) -> tuple[list[list[MasterKey]], int, int | None]:
     """Key groups of the creation rule for ``path``, the threshold to write, the rule's own.
 
     The threshold follows sops 3.11's updatekeys (checked against the
@@ -256,7 +256,7 @@ def _target(path: str, dec_meta: Metadata, config: SopsConfig, threshold: int | 
     if config.creation_rules is None:
         raise ConfigError("no .sops.yaml with creation_rules applies to this file; "
                           "updatekeys has nothing to compare with")
-    settings = api.creation_settings(EncryptOptions(), config, path)
+    settings = api.creation_settings(EncryptOptions(), config, path, runtime)
     groups = build_key_groups(settings.key_groups)
     rule = config.creation_for(path)
     wanted = rule.shamir_threshold if rule and len(groups) >= 2 else None
@@ -279,7 +279,7 @@ def plan_update(path: str, data: bytes, *, input_type: str | None = None, rotate
     """
     rt = runtime or Runtime()
     meta, config = read_metadata(path, data, input_type, rt)
-    groups, t, rule_t = _target(path, meta, config, threshold)
+    groups, t, rule_t = _target(path, meta, config, threshold, rt)
     diffs = diff_groups(meta.key_groups, groups)
     removes = any(d.removed for d in diffs)
     plan = KeyPlan(path, diffs, meta.shamir_threshold, t,

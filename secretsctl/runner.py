@@ -9,7 +9,9 @@ exit 255.  Here:
 * SIGINT, SIGTERM, SIGHUP and SIGQUIT sent to secretsctl are passed on to
   the child, which decides what to do; secretsctl waits for it;
 * the exit status is the child's, or ``128 + N`` when it died of signal N
-  (the shell convention).
+  (the shell convention);
+* the child gets the user's core-dump limit back (secretsctl runs with 0,
+  see :mod:`secretsctl.hardening`).
 
 How: the four signals and SIGCHLD are *blocked* and collected with
 ``sigtimedwait`` instead of Python handlers, so none can be lost between
@@ -33,6 +35,7 @@ from typing import Callable, Mapping, NoReturn, Sequence
 
 from .errors import SecretsctlError
 from .fileio import write_atomic
+from .hardening import user_core_limit
 
 __all__ = ["FORWARDED", "SHELL", "build_argv", "child_env", "exit_status", "run", "exec_in_place",
            "SignalGuard", "Spawn", "ServedFile", "substitute_path"]
@@ -143,7 +146,8 @@ def run(argv: Sequence[str], env: Mapping[str, str], *, spawn: Spawn | None = No
         with SignalGuard() as own:
             return run(argv, env, spawn=spawn, guard=own)
     try:
-        pid = (spawn or _default_spawn)(argv[0], argv, env)
+        with user_core_limit():  # the user's program dumps core as the user set it up
+            pid = (spawn or _default_spawn)(argv[0], argv, env)
     except OSError as exc:
         raise _spawn_error(exc, argv[0]) from None
     return exit_status(_wait(pid))
@@ -164,7 +168,8 @@ def exec_in_place(argv: Sequence[str], env: Mapping[str, str], *,
     for sig in _PYTHON_IGNORED:
         signal.signal(sig, signal.SIG_DFL)
     try:
-        execve(path, list(argv), dict(env))
+        with user_core_limit():
+            execve(path, list(argv), dict(env))
     except OSError as exc:
         raise _spawn_error(exc, name) from None
     raise AssertionError("execve returned")  # only reachable with a fake execve

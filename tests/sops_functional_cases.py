@@ -239,15 +239,18 @@ NOT_RUN: dict[str, str] = {
 }
 
 #: Every ``#[test]`` of upstream's lib.rs at v3.13.2 (v3.11.0's, plus decrypt_format).
-UPSTREAM_TESTS = tuple("""
-encrypt_json_file encrypt_from_stdin publish_json_file_s3 publish_json_file_vault
-publish_json_file_vault_version_1 encrypt_json_file_kms test_ini_values_as_strings encrypt_yaml_file
-set_json_file_update set_json_file_update_idempotent_write set_json_file_update_idempotent_nowrite
-set_json_file_insert set_json_file_insert_with_value_file set_json_file_insert_with_value_stdin
-set_yaml_file_update set_yaml_file_insert set_yaml_file_string set_yaml_file_string_compat
-test_yaml_time unset_json_file unset_yaml_file decrypt_file_no_mac decrypt_from_stdin
-encrypt_comments encrypt_comments_list decrypt_comments decrypt_comments_unencrypted_comments
-roundtrip_shamir roundtrip_shamir_missing_decryption_key test_decrypt_file_multiple_keys
-test_no_keygroups test_zero_keygroups test_empty_keygroup extract_string roundtrip_binary
-roundtrip_kms_encryption_context output_flag exec_env exec_file exec_file_filename decrypt_format
-""".split())
+UPSTREAM_TESTS = (
+    "encrypt_json_file", "encrypt_from_stdin", "publish_json_file_s3", "publish_json_file_vault",
+    "publish_json_file_vault_version_1", "encrypt_json_file_kms", "test_ini_values_as_strings",
+    "encrypt_yaml_file", "set_json_file_update", "set_json_file_update_idempotent_write",
+    "set_json_file_update_idempotent_nowrite", "set_json_file_insert",
+    "set_json_file_insert_with_value_file", "set_json_file_insert_with_value_stdin",
+    "set_yaml_file_update", "set_yaml_file_insert", "set_yaml_file_string",
+    "set_yaml_file_string_compat", "test_yaml_time", "unset_json_file", "unset_yaml_file",
+    "decrypt_file_no_mac", "decrypt_from_stdin", "encrypt_comments", "encrypt_comments_list",
+    "decrypt_comments", "decrypt_comments_unencrypted_comments", "roundtrip_shamir",
+    "roundtrip_shamir_missing_decryption_key", "test_decrypt_file_multiple_keys",
+    "test_no_keygroups", "test_zero_keygroups", "test_empty_keygroup", "extract_string",
+    "roundtrip_binary", "roundtrip_kms_encryption_context", "output_flag", "exec_env", "exec_file",
+    "exec_file_filename", "decrypt_format",
+)

@@ -97,23 +97,3 @@ def test_key_groups_with_merge_and_dedup():
         b"creation_rules:\n  - key_groups:\n    - age: ['a1,a2']\n      merge:\n        - age: [a1]\n          pgp: [F1]\n", None)  # noqa: E501
     settings = cfg.creation_for("x.yaml")
     assert [(k.type_id, k.spec) for k in settings.key_groups[0]] == [("age", "a1"), ("pgp", "F1"), ("age", "a2")]
-
-
-@pytest.mark.parametrize("rule,detail", [
-    ("  - path_regex: s\\.yaml$\n", "has no keys"),
-    ("  - key_groups: []\n", "has no keys"),
-    ("  - key_groups:\n    - {}\n", "has no keys"),
-    # sops refuses an empty group beside a full one; dropping it would turn
-    # a 2-of-2 rule into a file that one group's key opens.
-    (f"  - key_groups:\n    - age: ['{age_recipient(1)}']\n    - {{}}\n", "key_groups[1] has no keys"),
-], ids=["no-keys", "zero-groups", "one-empty-group", "empty-beside-full"])
-def test_matching_rule_without_keys_says_so(tmp_path, cli, sops, rule, detail):
-    (tmp_path / ".sops.yaml").write_text("creation_rules:\n" + rule)
-    (tmp_path / "s.yaml").write_text("a: secret\n")
-    theirs = sops(["encrypt", "s.yaml"], cwd=tmp_path)
-    ours = cli(["encrypt", "-i", "s.yaml"], cwd=tmp_path)
-    assert theirs.returncode == ours.returncode == 1 and ours.stdout == b""
-    assert theirs.stderr == b"Could not generate data key: [empty key group provided]\n"
-    err = ours.stderr.decode()
-    assert "[empty key group provided]" in err and detail in err and "add a creation rule" not in err
-    assert (tmp_path / "s.yaml").read_text() == "a: secret\n"

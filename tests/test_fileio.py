@@ -27,29 +27,13 @@ def test_existing_mode_is_kept(tmp_path):
 
 @pytest.mark.parametrize("step", ["write", "fsync", "replace"])
 def test_failure_keeps_old_file(step, tmp_path, monkeypatch):
-    """A full disk cannot be produced on demand, so the syscall is faked to fail."""
+    """Each syscall faked to fail (the real full disk: tests/test_durability.py)."""
     p = tmp_path / "x"
     p.write_bytes(b"old contents")
 
     def boom(*a, **k):
         raise OSError(errno.ENOSPC, "No space left on device")
-    if step == "write":
-        real_fdopen = os.fdopen
-
-        class Broken:
-            def __init__(self, fh):
-                self.fh = fh
-            def __enter__(self):
-                return self
-            def __exit__(self, *a):
-                self.fh.close()
-            def fileno(self):
-                return self.fh.fileno()
-            def write(self, data):
-                boom()
-        monkeypatch.setattr(fileio.os, "fdopen", lambda fd, mode: Broken(real_fdopen(fd, mode)))
-    else:
-        monkeypatch.setattr(fileio.os, step, boom)
+    monkeypatch.setattr(fileio.os, step, boom)
     with pytest.raises(OutputError) as info:
         fileio.write_atomic(str(p), b"new contents")
     assert info.value.exit_code == 3

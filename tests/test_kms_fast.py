@@ -19,7 +19,6 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import pytest
 from ruamel.yaml import YAML
 
 from keyops_helpers import ok
@@ -117,8 +116,8 @@ def test_role_arn_falls_back_to_boto3_and_works(world, aws_env, tmp_path, sops, 
 
 def test_credential_process_profile_falls_back_to_boto3_and_works(world, aws_env, tmp_path, proxy):
     helper = tmp_path / "creds.py"
-    helper.write_text(f"import json\nprint(json.dumps({{'Version': 1, 'AccessKeyId': 'AKIAPROCESS00000001',"
-                      f" 'SecretAccessKey': 'procsecret'}}))\n")
+    helper.write_text("import json\nprint(json.dumps({'Version': 1, 'AccessKeyId': 'AKIAPROCESS00000001',"
+                      " 'SecretAccessKey': 'procsecret'}))\n")
     cfg = Path(aws_env["AWS_CONFIG_FILE"])
     cfg.write_text(cfg.read_text() + f"[profile proc]\ncredential_process = {sys.executable} {helper}\n")
     env = {k: v for k, v in aws_env.items() if k not in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")}

@@ -47,7 +47,18 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "check-encrypted": ("checkscmd", "check_encrypted_cmd"),
     "config": ("checkscmd", "config_cmd"),
     "keygen": ("checkscmd", "keygen_cmd"),
+    "completion": ("completioncmd", "completion_cmd"),
+    "publish": ("publishcmd", "publish_cmd"),
 }
+
+
+#: The variable click's completion scripts set when they call us back, whatever
+#: name (secretsctl, or sops through a symlink) they complete.
+COMPLETE_VAR = "_SECRETSCTL_COMPLETE"
+
+#: Commands that hold plaintext, data keys or private keys (keygen) in memory:
+#: core dumps are disabled before they run.  The others read metadata only.
+HOLD_PLAINTEXT = frozenset(COMMANDS) - {"filestatus", "keys", "config"}
 
 
 def report(exc: SecretsctlError) -> None:
@@ -188,6 +199,10 @@ class Group(click.Group):
         """Find the command and read its arguments the way sops reads a subcommand's."""
         name, cmd, rest = super().resolve_command(ctx, args)
         if cmd is not None:
+            if cmd.name in HOLD_PLAINTEXT:
+                # Before any plaintext exists: no core file may ever hold it.
+                from ..hardening import disable_core_dumps
+                disable_core_dumps()
             rest = normalize_args(cmd, rest, ctx.meta)
             if cmd.name in KEYSERVICE_COMMANDS:
                 ctx.meta[META_SERVICES] = key_services(cmd.name, ctx.meta)
@@ -228,6 +243,10 @@ def cli() -> None:
 def main(argv: list[str] | None = None) -> None:
     """Console-script entry point: sops's command line, then our click commands."""
     _install_stdout_guard()
+    if os.environ.get(COMPLETE_VAR):
+        # A completion script asking for candidates (click's protocol, see
+        # completioncmd): the words are in the environment, not a sops command line.
+        cli.main(args=[], prog_name="secretsctl", complete_var=COMPLETE_VAR)
     args = sys.argv[1:] if argv is None else argv
     try:
         inv = translate(args, dict(os.environ), set(COMMANDS))

@@ -3,13 +3,15 @@ from __future__ import annotations
 
 import json
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 import click
 
 from .. import api
 from ..errors import (ConflictingParameters, EmptyDocumentError, ExitCode, InputError,
                       SecretsctlError)
-from ..fileio import PRIVATE_MODE, read_file, write_atomic
+from ..fileio import PRIVATE_MODE, Update, read_file, updating, write_atomic
 from . import options as o
 
 
@@ -19,8 +21,18 @@ from . import options as o
 FILE = click.Path()
 
 
-def _read_input(file: str | None) -> bytes:
-    return read_file(file) if file else sys.stdin.buffer.read()
+@contextmanager
+def _input(file: str | None, in_place: bool) -> Iterator[Update | bytes]:
+    """The input bytes; with ``-i`` an :class:`Update` holding the file's lock until the write.
+
+    ``encrypt -i``/``decrypt -i`` are read-modify-writes like ``set``: a
+    concurrent writer waits instead of being overwritten.
+    """
+    if file and in_place:
+        with updating(file) as update:
+            yield update
+    else:
+        yield read_file(file) if file else sys.stdin.buffer.read()
 
 
 def _generic(exc: SecretsctlError) -> SecretsctlError:
@@ -38,18 +50,23 @@ def _generic(exc: SecretsctlError) -> SecretsctlError:
     return exc
 
 
-def _emit(data: bytes, file: str | None, in_place: bool, output: str | None,
-          plaintext: bool) -> None:
-    """Write the result: stdout, ``--output`` or in place, atomically.
+def _emit(data: bytes, source: Update | bytes, output: str | None, plaintext: bool) -> None:
+    """Write the result: stdout, ``--output`` or in place (``source`` an Update), atomically.
 
     Plaintext never lands on disk with a wider mode than 0600; in-place
     encryption keeps the file's mode.
     """
-    target = file if in_place else output
-    if target is None:
+    mode = PRIVATE_MODE if plaintext else None
+    if isinstance(source, Update):
+        source.write(data, mode=mode)
+    elif output is None:
         o.write_stdout(data)
-        return
-    write_atomic(target, data, mode=PRIVATE_MODE if plaintext else None)
+    else:
+        write_atomic(output, data, mode=mode)
+
+
+def _data(source: Update | bytes) -> bytes:
+    return source.before if isinstance(source, Update) else source
 
 
 @click.command("encrypt")
@@ -73,18 +90,18 @@ def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
     if reuse_from and (opts.key_groups or opts.rule or opts.shamir_threshold is not None):
         raise ConflictingParameters("--reuse-from takes the keys and rules of the old file; "
                                     "drop the key and rule flags")
-    data = _read_input(file)
-    try:
-        if reuse_from:
-            from ..simple import encrypt_reusing
-            out = encrypt_reusing(data, reuse_from, input_type=input_type, filename=name,
-                                  output_type=output_type, runtime=o.runtime(config_path))
-        else:
-            out = api.encrypt_data(data, input_type=input_type, output_type=output_type,
-                                   filename=name, options=opts, runtime=o.runtime(config_path))
-    except SecretsctlError as exc:
-        raise exc.with_file(file or "<stdin>")
-    _emit(out, file, in_place, output, plaintext=False)
+    with _input(file, in_place) as source:
+        try:
+            if reuse_from:
+                from ..simple import encrypt_reusing
+                out = encrypt_reusing(_data(source), reuse_from, input_type=input_type, filename=name,
+                                      output_type=output_type, runtime=o.runtime(config_path))
+            else:
+                out = api.encrypt_data(_data(source), input_type=input_type, output_type=output_type,
+                                       filename=name, options=opts, runtime=o.runtime(config_path))
+        except SecretsctlError as exc:
+            raise exc.with_file(file or "<stdin>")
+        _emit(out, source, output, plaintext=False)
 
 
 @click.command("decrypt")
@@ -101,19 +118,20 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
     o.check_targets(file, in_place, output)
     name = filename_override or file
     order = o.order(decryption_order)
-    data = _read_input(file)
-    try:
+    with _input(file, in_place) as source:
         try:
-            dec = api.decrypt_data(data, input_type=input_type, filename=name, ignore_mac=ignore_mac,
-                                   decryption_order=order, runtime=o.runtime(config_path))
-        except InputError as exc:
-            raise _generic(exc)
-        # Unlike sops, an explicit --input-type also sets the output type
-        # (sops would fall back to the binary store for stdin and fail).
-        out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
-    except SecretsctlError as exc:
-        raise exc.with_file(file or "<stdin>")
-    _emit(out, file, in_place, output, plaintext=True)
+            try:
+                dec = api.decrypt_data(_data(source), input_type=input_type, filename=name,
+                                       ignore_mac=ignore_mac, decryption_order=order,
+                                       runtime=o.runtime(config_path))
+            except InputError as exc:
+                raise _generic(exc)
+            # Unlike sops, an explicit --input-type also sets the output type
+            # (sops would fall back to the binary store for stdin and fail).
+            out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
+        except SecretsctlError as exc:
+            raise exc.with_file(file or "<stdin>")
+        _emit(out, source, output, plaintext=True)
 
 
 @click.command("filestatus")

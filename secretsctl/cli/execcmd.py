@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from .. import api, execenv, exportfmt, runner
+from .. import api, execenv, exportfmt, runner, switchuser
 from ..errors import OutputError, SecretsctlError
 from ..tree import str_to_bytes
 from . import options as o
@@ -36,6 +36,22 @@ def _shell_form(ctx: click.Context, command: tuple[str, ...]) -> bool:
 
 
 decrypt_opts = o.compose(o.input_type, o.ignore_mac, o.decryption_order, o.config_opt)
+user_opt = click.option("--user", metavar="NAME",
+                        help="Run the command as this user: groups, uid, gid, HOME/USER/LOGNAME "
+                             "(root only; sops 3.13).")
+
+
+def _target(user: str | None) -> switchuser.TargetUser | None:
+    """The ``--user`` target, checked before anything is decrypted."""
+    return switchuser.prepare(user) if user is not None else None
+
+
+def _become(target: switchuser.TargetUser | None, env: dict[str, str]) -> dict[str, str]:
+    """Switch this process to ``target`` (if any); the child's env gets its HOME/USER/LOGNAME."""
+    if target is None:
+        return env
+    switchuser.switch(target)
+    return {**env, **switchuser.user_env(target)}
 
 selection_opts = o.compose(
     click.option("--vars", "vars_", multiple=True, metavar="PATHS",
@@ -80,11 +96,12 @@ def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:
 @click.argument("command", nargs=-1, required=True)
 @click.option("--pristine", is_flag=True, help="Give the command only the secrets, no other variables.")
 @click.option("--same-process", is_flag=True, help="Replace secretsctl with the command (execve).")
+@user_opt
 @selection_opts
 @decrypt_opts
 @click.pass_context
 def exec_env_cmd(ctx: click.Context, file: str, command: tuple[str, ...], pristine: bool,
-                 same_process: bool, **kw: Any) -> None:
+                 same_process: bool, user: str | None, **kw: Any) -> None:
     """Run COMMAND with the secrets of FILE in its environment.
 
     \b
@@ -94,9 +111,10 @@ def exec_env_cmd(ctx: click.Context, file: str, command: tuple[str, ...], pristi
     SIGINT/SIGTERM/SIGHUP/SIGQUIT are forwarded; the exit status is the
     command's (128+N if it dies of signal N).
     """
+    target = _target(user)
     secrets = _secrets(file, kw)
     argv = runner.build_argv(command, _shell_form(ctx, command))
-    env = runner.child_env(secrets, os.environ, pristine)
+    env = _become(target, runner.child_env(secrets, os.environ, pristine))
     if same_process:
         runner.exec_in_place(argv, env)
     ctx.exit(runner.run(argv, env))
@@ -108,28 +126,32 @@ def exec_env_cmd(ctx: click.Context, file: str, command: tuple[str, ...], pristi
 @click.option("--no-fifo", is_flag=True,
               help="Use a 0600 temporary file instead of a FIFO (removed when the command exits).")
 @click.option("--filename", default="tmp-file", show_default=True, help="Name of the served file.")
+@user_opt
 @o.output_type
 @decrypt_opts
 @click.pass_context
 def exec_file_cmd(ctx: click.Context, file: str, command: tuple[str, ...], no_fifo: bool,
-                  filename: str, output_type: str | None, input_type: str | None, ignore_mac: bool,
-                  decryption_order: str | None, config_path: str | None) -> None:
+                  filename: str, user: str | None, output_type: str | None, input_type: str | None,
+                  ignore_mac: bool, decryption_order: str | None, config_path: str | None) -> None:
     """Run COMMAND with '{}' replaced by the path of the decrypted FILE.
 
     The plaintext is served through a FIFO in a private directory (it can
     be read once and never touches the disk); the directory is removed when
     COMMAND exits.
     """
+    target = _target(user)
     dec = _decrypt(file, input_type, ignore_mac, decryption_order, config_path)
     try:
         data = api.emit_plain(dec, output_type=output_type)
     except SecretsctlError as exc:
         raise exc.with_file(file)
     shell = _shell_form(ctx, command)
+    # As sops: switch before the private directory is made, so the user owns it.
+    env = _become(target, dict(os.environ))
     # Block the signals before the writer thread starts, so it inherits the mask.
     with runner.SignalGuard() as guard, runner.ServedFile(data, filename, fifo=not no_fifo) as path:
         argv = runner.build_argv(runner.substitute_path(command, path, shell), shell)
-        code = runner.run(argv, os.environ, guard=guard)
+        code = runner.run(argv, env, guard=guard)
     ctx.exit(code)
 
 

@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from datetime import timedelta
 from typing import Any, Callable, Iterator
 
@@ -23,7 +23,7 @@ from ..api import Decrypted, Runtime
 from ..batch import BatchOutcome, FileResult
 from ..config import KeySpec
 from ..errors import ConflictingParameters, ExitCode, SecretsctlError
-from ..fileio import read_file, write_atomic
+from ..fileio import reading, updating, write_atomic
 from ..keyspec import build_key
 from ..keysources.kms import parse_context
 from . import options as o
@@ -305,23 +305,21 @@ def _group_keys(age: tuple[str, ...], pgp: tuple[str, ...], kms: tuple[str, ...]
     return [k for s in specs for k in build_key(s)]
 
 
-def _write_group_result(file: str, before: bytes, out: bytes, in_place: bool) -> None:
-    if in_place:
-        batch.write_back(file, before, out)
-    else:
-        o.write_stdout(out)
-
-
 def _change_groups(file: str, in_place: bool, input_type: str | None, decryption_order: str | None,
                    config_path: str | None,
                    change: Callable[[Decrypted, Runtime], bytes]) -> None:
     """Decrypt FILE (MAC checked), apply a key-group change, print or write it."""
     rt = o.runtime(config_path)
     try:
-        before = read_file(file)
-        dec = api.decrypt_data(before, input_type=input_type, filename=file,
-                               decryption_order=o.order(decryption_order), runtime=rt)
-        _write_group_result(file, before, change(dec, rt), in_place)
+        # In place: the file stays locked from the read to the rename (fileio.updating).
+        with (updating(file) if in_place else nullcontext(reading(file))) as upd:
+            dec = api.decrypt_data(upd.before, input_type=input_type, filename=file,
+                                   decryption_order=o.order(decryption_order), runtime=rt)
+            out = change(dec, rt)
+            if in_place:
+                batch.write_back(upd, out)
+            else:
+                o.write_stdout(out)
     except SecretsctlError as exc:
         raise exc.with_file(file)
 

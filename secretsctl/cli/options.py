@@ -72,7 +72,8 @@ shamir_threshold = click.option("--shamir-secret-sharing-threshold", "shamir_thr
 
 # One flag per key type the registry gives one (--age/-a, --pgp/-p, --kms/-k).
 key_flags = compose(
-    *(click.option(k.short_flag, f"--{k.flag}", k.name, envvar=k.env, help=f"Comma list of {k.flag_help}.")
+    *(click.option(*[n for n in (k.short_flag, f"--{k.flag}") if n], k.name, envvar=k.env,
+                   help=f"Comma list of {k.flag_help}.")
       for k in keytypes.flag_types()),
     click.option("--aws-profile", default="", help="AWS profile for the --kms keys."),
     click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2."),
@@ -139,7 +140,11 @@ def runtime(config_path: str | None) -> Runtime:
             or ctx.get_parameter_source("config_path") is click.core.ParameterSource.ENVIRONMENT):
         config_path = given
     return Runtime(environ=environ, config_path=config_path, indent=meta.get(META_INDENT),
-                   key_services=meta.get(META_SERVICES, ()))
+                   key_services=meta.get(META_SERVICES, ()), warn=_warn)
+
+
+def _warn(message: str) -> None:
+    click.echo(f"secretsctl: warning: {message}", err=True)
 
 
 def order(text: str | None) -> list[str] | None:

@@ -56,7 +56,8 @@ SAFE_PROFILE_KEYS = frozenset({
 FALLBACK_VARS = (
     "AWS_DEFAULT_PROFILE",  # outranks AWS_PROFILE in botocore, even when empty
     "AWS_USE_FIPS_ENDPOINT", "AWS_USE_DUALSTACK_ENDPOINT", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
-    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CREDENTIAL_EXPIRATION", "AWS_DATA_PATH", "AWS_SIGV4A_SIGNING_REGION_SET", "AWS_AUTH_SCHEME_PREFERENCE")
+    "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CREDENTIAL_EXPIRATION", "AWS_DATA_PATH",
+    "AWS_SIGV4A_SIGNING_REGION_SET", "AWS_AUTH_SCHEME_PREFERENCE")
 # botocore's partitions.json: region pattern -> DNS suffix (the KMS rule is kms.{region}.{suffix}).
 _PARTITIONS = (
     (re.compile(r"^(us|eu|ap|sa|ca|me|af|il|mx)-\w+-\d+$"), "amazonaws.com"),

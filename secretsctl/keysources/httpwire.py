@@ -77,7 +77,8 @@ class Connection:
     def _open(self) -> None:
         host = self.host.strip("[]")  # an IPv6 literal without its URL brackets
         # An ASCII host as bytes: getaddrinfo then skips the "idna" codec's import.
-        sock = socket.create_connection((host.encode("ascii"), self.port), self.timeout)
+        sock = socket.create_connection((host.encode("ascii"), self.port),  # type: ignore[arg-type]
+                                        self.timeout)
         try:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             if self.scheme == "https":

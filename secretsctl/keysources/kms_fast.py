@@ -31,7 +31,7 @@ import threading
 import time
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from .awsplain import Plan
 from .httpwire import Connection, ProtocolError, Response
 from .kms_errors import CallError, answer_reason, answer_retryable
@@ -48,7 +48,7 @@ _SSL_LOCK = threading.Lock()
 def ca_file() -> str | None:
     """The CA bundle botocore verifies against (certifi, else its bundled ``cacert.pem``)."""
     try:
-        import certifi  # type: ignore[import-not-found]
+        import certifi  # type: ignore[import-not-found,unused-ignore]
         return str(certifi.where())
     except ImportError:
         pass
