@@ -29,6 +29,7 @@ from .config import KeySpec, relative_target
 from .errors import ConfigError, SecretsctlError
 from .fileio import Update, read_file, reading, updating
 from .formats import STORES
+from .goregex import RegexError, compile_go
 from .keyspec import build_key
 from .keysources.base import MasterKey
 from .pool import BatchOutcome, FileResult, default_workers, run
@@ -63,9 +64,9 @@ def _rule_matches(path: str, runtime: Runtime) -> bool:
         if not regex:
             return False
         try:
-            if re.search(regex, target):
+            if compile_go(regex).search(target):
                 return True
-        except re.error:
+        except RegexError:
             return False
     return False
 

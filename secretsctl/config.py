@@ -9,14 +9,14 @@ with sops also works here.  ``--config``/``SOPS_CONFIG`` bypass the search.
 from __future__ import annotations
 
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 from . import keytypes
-from .errors import ConfigError, SecretsctlError
+from .errors import ConfigError, InputError, SecretsctlError
 from .formats import StoreOptions
+from .goregex import RegexError, compile_go
 from .rules import CryptRule, rule_from, RULE_NAMES
 
 CONFIG_NAME = ".sops.yaml"
@@ -75,9 +75,10 @@ class SopsConfig:
         for n, raw in enumerate(self.creation_rules or []):
             regex = raw.get("path_regex") or ""  # a str: parse_config checked the shapes
             try:
-                if regex and not re.search(regex, target):
+                if regex and not compile_go(regex).search(target):
                     continue
-            except re.error as exc:
+            except RegexError as exc:
+                # sops: "can not compile regexp: error parsing regexp: …", exit 1
                 raise ConfigError(f"creation_rules[{n}].path_regex is invalid: {exc}", file=self.path) from None
             return n
         return None
@@ -155,6 +156,14 @@ def parse_config(raw: bytes, path: str | None = None) -> SopsConfig:
     """Parse ``.sops.yaml`` bytes; every value of the wrong shape is a :class:`ConfigError`."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
+
+    from .stores.yaml_load import check_depth
+    try:
+        # ruamel's pure loader took 14 s to fail on a 100 KB line of `[`,
+        # with no word of the config: a planted .sops.yaml must fail fast.
+        check_depth(raw)
+    except InputError as exc:
+        raise ConfigError(f"invalid YAML in config: {exc.message}", file=path) from None
     try:
         data = YAML(typ="safe", pure=True).load(raw) or {}
     except YAMLError as exc:

@@ -2,16 +2,17 @@
 
 At most one rule is active; with none, ``unencrypted_suffix: _unencrypted``
 is implied.  Regexes are matched with search semantics against each path
-component separately, like Go's ``regexp.Match``.
+component separately, like Go's ``regexp.Match``, with Go's syntax and a
+linear-time engine (:mod:`secretsctl.goregex`).
 """
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Mapping, Sequence
 
 from .errors import ConflictingParameters
+from .goregex import NEVER, GoRegex, RegexError, compile_go
 
 RULE_NAMES = (
     "unencrypted_suffix", "encrypted_suffix", "unencrypted_regex",
@@ -28,17 +29,17 @@ class CryptRule:
     value: str
 
     @cached_property
-    def _regex(self) -> re.Pattern[str] | None:
+    def _regex(self) -> GoRegex | None:
         if not self.kind.endswith("regex"):
             return None
         try:
-            return re.compile(self.value)
-        except re.error:
+            return compile_go(self.value)
+        except RegexError:
             # Only a file's metadata gets here (flags and .sops.yaml are checked
             # in rule_from).  sops stores `--encrypted-regex '('` without a word
             # and Go's regexp.Match then reports "no match" for every key, so
             # the file reads back only if it matches nothing here too.
-            return _NEVER
+            return NEVER
 
     def should_encrypt(self, path: Sequence[str], stack: Sequence[Sequence[str]],
                        is_comment: bool) -> bool:
@@ -79,14 +80,15 @@ class CryptRule:
 
 
 DEFAULT_RULE = CryptRule("unencrypted_suffix", DEFAULT_UNENCRYPTED_SUFFIX)
-_NEVER = re.compile(r"(?!)")
 
 
 def rule_from(values: Mapping[str, str | None], *, strict: bool = True) -> CryptRule | None:
     """The single rule set in ``values`` (a metadata/config/flags mapping), or None.
 
     More than one set rule is a conflict (sops exit 8).  With ``strict`` (flags,
-    .sops.yaml) a regex that Python cannot compile is reported here, once;
+    .sops.yaml) a regex that Go's regexp cannot compile is reported here, once
+    (sops silently matches nothing with it, which for ``encrypted_regex``
+    means encrypting nothing);
     an existing file's metadata is read as sops reads it (see ``_regex``).
     """
     found = [(k, values[k]) for k in RULE_NAMES if values.get(k)]
@@ -100,7 +102,7 @@ def rule_from(values: Mapping[str, str | None], *, strict: bool = True) -> Crypt
     kind, value = found[0]
     if strict and kind.endswith("regex"):
         try:
-            re.compile(str(value))
-        except re.error as exc:
+            compile_go(str(value))
+        except RegexError as exc:
             raise ConflictingParameters(f"invalid {kind} {value!r}: {exc}") from None
     return CryptRule(kind, str(value))

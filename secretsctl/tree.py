@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterator
 __all__ = [
     "Branch", "Item", "Comment", "Timestamp", "Value", "PathKey",
     "str_to_bytes", "bytes_to_str", "to_python", "from_python",
-    "parse_path", "get_path", "set_path", "unset_path",
+    "parse_path", "get_path", "set_path", "unset_path", "first_duplicate",
 ]
 
 
@@ -246,3 +246,26 @@ def unset_path(root: Branch, path: list[PathKey]) -> None:
         if not 0 <= last < len(positions):
             raise KeyError(f"Index {last} out of bounds")
         del parent[positions[last]]
+
+
+def first_duplicate(root: Any) -> list[PathKey] | None:
+    """The path of the first mapping key that repeats an earlier key of its mapping.
+
+    Stores keep duplicate keys as separate items (sops's JSON and dotenv
+    stores do too), but every consumer of the decrypted file keeps only
+    one of them, so readers refuse them.  Iterative: the stores call this
+    on documents of any depth.
+    """
+    todo: list[tuple[Any, list[PathKey]]] = [(root, [])]
+    while todo:
+        node, path = todo.pop()
+        if isinstance(node, Branch):
+            seen: set[str] = set()
+            for item in node.items_():
+                if item.key in seen:
+                    return path + [item.key]
+                seen.add(item.key)
+            todo.extend((i.value, path + [i.key]) for i in reversed(list(node.items_())))
+        elif isinstance(node, list):
+            todo.extend((v, path + [n]) for n, v in reversed(list(enumerate(node))))
+    return None

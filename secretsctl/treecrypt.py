@@ -125,12 +125,19 @@ class _Walk:
 
     def _decrypt(self, node: Any, aad: str, pos: Position) -> Any:
         text = node.text if isinstance(node, Comment) else node
-        if isinstance(node, Comment) and not cipher.is_encrypted(text):
+        if isinstance(node, Comment) and not text.lstrip(" \t").startswith("ENC["):
             # A plain comment in an encrypted file (older sops, or added by
-            # hand): sops keeps it; so do we.  A comment in ENC form that
-            # fails below is tampering and is refused (docs/format.md §16).
+            # hand): sops keeps it; so do we.  A comment that starts with
+            # ENC[ and fails below, to parse (`ENC[AES256_GCM,dta:…]`) or to
+            # authenticate, is tampering and is refused (docs/format.md §16);
+            # sops warns "possibly unencrypted comment" and prints it.
             return node
-        value, iv = cipher.decrypt(text, self.key, aad)
+        try:
+            value, iv = cipher.decrypt(text, self.key, aad)
+        except DecryptError as exc:
+            if isinstance(node, Comment):
+                exc.message = f"a comment in ENC[...] form: {exc.message}"
+            raise
         # The MAC and the stash take the value re-encoded (sops hashes the
         # Go value: "true" decrypts to True and is hashed as "True").
         typ, plaintext = cipher.encoded(value)

@@ -27,7 +27,7 @@ import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 ACCOUNT = "123456789012"  # moto's default account
 DECRYPT = "TrentService.Decrypt"  # X-Amz-Target values the proxy records
@@ -90,6 +90,26 @@ class Seen:
     error: str = ""
 
 
+def loopback_server(handle: Callable[[BaseHTTPRequestHandler], None]) -> ThreadingHTTPServer:
+    """A threaded HTTP/1.1 server on a free loopback port calling ``handle`` for
+    every POST/GET (not serving yet: start ``serve_forever`` in a thread)."""
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server API
+            handle(self)
+
+        do_GET = do_POST  # noqa: N815
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    return server
+
+
 @dataclass
 class CountingProxy:
     """A loopback HTTP proxy in front of moto that counts requests (see module doc)."""
@@ -103,21 +123,7 @@ class CountingProxy:
         self._lock = threading.Lock()
         up = urllib.parse.urlsplit(self.upstream)
         self._up = (up.hostname, up.port)
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                proxy._handle(self)
-
-            do_GET = do_POST  # noqa: N815
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.server.daemon_threads = True
+        self.server = loopback_server(self._handle)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 

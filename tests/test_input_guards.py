@@ -215,10 +215,10 @@ def test_alias_bomb_is_refused_fast_like_sops(tmp_path, cli, sops):
 def test_alias_limit_matches_go_yaml(shape, ok):
     data = _laughs(*shape)
     if ok:
-        assert load_documents(data, check_dups=True)
+        assert load_documents(data, plain=True)
     else:
         with pytest.raises(InputError, match="excessive aliasing"):
-            load_documents(data, check_dups=True)
+            load_documents(data, plain=True)
 
 
 def test_alias_limit_boundary_against_sops(tmp_path, sops):

@@ -143,7 +143,7 @@ def test_import_rules(path: Path) -> None:
 
 def test_no_cloud_sdk_or_click_on_library_import() -> None:
     code = ("import sys, secretsctl.api; "
-            "bad = [m for m in ('boto3', 'botocore', 'click') if m in sys.modules]; "
+            "bad = [m for m in ('boto3', 'botocore', 'click', 're2') if m in sys.modules]; "
             "print(bad); sys.exit(1 if bad else 0)")
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -89,12 +89,47 @@ def test_decrypt_in_place_failure_leaves_file_untouched(encrypted, cli):
     assert sorted(p.name for p in f.parent.iterdir()) == ["home", f.name]  # no temp file left
 
 
-def test_tampered_encrypted_comment_fails_closed(tmp_path, cli, sops):
+def _with_comment_changed(tmp_path: Path, cli, change) -> Path:
+    """A file with one encrypted comment, that comment's ENC text passed through ``change``."""
     src = tmp_path / "c.yaml"
     src.write_bytes(b"# a comment\nk: v\n")
     enc = cli(["encrypt", "--age", age_recipient(1), str(src)]).stdout
     line = re.search(rb"^#(ENC\[.*\])$", enc, re.M).group(1)
-    src.write_bytes(enc.replace(line, _flip_ciphertext(line)))
+    src.write_bytes(enc.replace(line, change(line)))
+    return src
+
+
+def test_tampered_encrypted_comment_fails_closed(tmp_path, cli, sops):
+    src = _with_comment_changed(tmp_path, cli, _flip_ciphertext)
     ours = cli(["decrypt", str(src)])
     # sops passes such a comment through with a warning; we refuse it (docs/format.md §16).
     assert ours.returncode == 25 and ours.stdout == b""
+
+
+MANGLED_COMMENTS = [
+    lambda line: line.replace(b",data:", b",dta:"),          # a mangled field name
+    lambda line: line.replace(b"AES256_GCM", b"AES128_GCM"),
+    lambda line: line[:-1],                                  # the closing bracket cut
+    lambda line: b" " + line,                                # no longer at the start
+    lambda line: b"ENC[not an encrypted value]",
+]
+
+
+@pytest.mark.parametrize("mangle", MANGLED_COMMENTS)
+def test_comment_in_enc_form_that_does_not_parse_fails_closed(mangle, tmp_path, cli, sops):
+    """Refused like one that fails authentication; sops warns and prints it as a comment."""
+    src = _with_comment_changed(tmp_path, cli, mangle)
+    theirs = sops(["decrypt", str(src)])
+    assert theirs.returncode == 0 and b"possibly unencrypted comment" in theirs.stderr
+    ours = cli(["decrypt", str(src)])
+    assert ours.returncode == 25 and ours.stdout == b"", ours.stderr
+    assert ours.stderr.count(b"\n") == 1 and str(src).encode() in ours.stderr
+
+
+def test_plain_comment_in_encrypted_file_is_kept(tmp_path, cli, sops):
+    src = tmp_path / "c.yaml"
+    src.write_bytes(b"k: v\n")
+    enc = cli(["encrypt", "--age", age_recipient(1), str(src)]).stdout
+    src.write_bytes(b"# added by hand, mentions ENC[ later\n" + enc)
+    ours = cli(["decrypt", str(src)])
+    assert ours.returncode == 0 and ours.stdout == b"# added by hand, mentions ENC[ later\nk: v\n"

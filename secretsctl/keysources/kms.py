@@ -160,8 +160,9 @@ class KmsKey:
         return ClientSpec(region, self.aws_profile, self.role, endpoint_for(region, env.environ),
                           timeout_from(env.environ))
 
-    def _kms(self, env: KeyEnv, op: str, **params: Any) -> Any:
-        """One KMS call through the cached client, remembering dead endpoints."""
+    def _kms(self, env: KeyEnv, op: str, field: str, **params: Any) -> bytes:
+        """One KMS call through the cached client, remembering dead endpoints;
+        returns the answer's ``field``."""
         spec = self._spec(env)
         down = unreachable_reason(env, spec)
         if down:
@@ -170,7 +171,7 @@ class KmsKey:
             params["EncryptionContext"] = dict(self.context)
         try:
             client = client_for(spec, env, self.client_factory)
-            return call(client, op, spec, sleep=self.sleep, **params)
+            return call(client, op, spec, sleep=self.sleep, field=field, **params)
         except IncorrectKeyError as exc:
             if getattr(exc, "unreachable", False):
                 mark_unreachable(env, spec, exc.message)
@@ -179,12 +180,12 @@ class KmsKey:
     def encrypt(self, data_key: bytes, env: KeyEnv) -> None:
         """KMS Encrypt with this key and context; ``enc`` = base64(CiphertextBlob)."""
         try:
-            out = self._kms(env, "encrypt", KeyId=self.arn, Plaintext=data_key)
+            blob = self._kms(env, "encrypt", "CiphertextBlob", KeyId=self.arn, Plaintext=data_key)
         except IncorrectKeyError as exc:
             # Wrapping has no "next key": every key must wrap, so this is fatal.
             raise KeySourceError(f"failed to encrypt the data key with KMS key {self.arn}: "
                                  f"{exc.message}") from None
-        self.enc = base64.b64encode(out["CiphertextBlob"]).decode("ascii")
+        self.enc = base64.b64encode(blob).decode("ascii")
         self._created_at = format_created_at(env.now())
 
     def decrypt(self, env: KeyEnv) -> bytes:
@@ -196,7 +197,7 @@ class KmsKey:
         except (binascii.Error, ValueError):
             raise IncorrectKeyError("kms entry's enc is not valid base64") from None
         try:
-            return bytes(self._kms(env, "decrypt", KeyId=self.arn, CiphertextBlob=blob)["Plaintext"])
+            return self._kms(env, "decrypt", "Plaintext", KeyId=self.arn, CiphertextBlob=blob)
         except KeySourceError as exc:
             if isinstance(exc, IncorrectKeyError):
                 raise

@@ -17,9 +17,15 @@
   timeout is not retried (it is that key's budget).  An endpoint that timed
   out or refused connections is remembered for :data:`UNREACHABLE_TTL`
   seconds so the other files of the run skip it.
+* A reply that is not what KMS sends (not JSON, no ``Plaintext`` /
+  ``CiphertextBlob``, invalid base64: a captive portal, a broken proxy)
+  is reported as such, naming the endpoint and region it came from.
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 import random
 import re
 import threading
@@ -91,9 +97,48 @@ class ClientSpec:
     endpoint: str | None = None
     timeout: float = DEFAULT_TIMEOUT
 
-    def where(self) -> str:
-        """Secret-free description of the target, for messages."""
-        return self.endpoint or f"KMS in {self.region}"
+    def url(self, client: Any = None) -> str:
+        """The endpoint the client really talks to (``AWS_ENDPOINT_URL`` included)."""
+        url = getattr(getattr(client, "meta", None), "endpoint_url", None) or self.endpoint
+        return url or f"KMS in {self.region}"
+
+    def where(self, client: Any = None) -> str:
+        """Secret-free description of the target, for messages: endpoint and region."""
+        return f"{self.url(client)}, region {self.region}"
+
+
+class MalformedReply(Exception):
+    """A 200 answer that is not a KMS answer (message: its shape, never its content)."""
+
+
+# The field each call must bring back (base64 in the JSON body).
+_BLOB_FIELDS = {"Decrypt": "Plaintext", "Encrypt": "CiphertextBlob"}
+
+
+def check_reply(operation_model: Any, response_dict: dict[str, Any], **_: Any) -> None:
+    """botocore ``before-parse`` hook: refuse a 200 reply KMS would not send.
+
+    botocore reads a body that is not JSON as an empty answer and raises a
+    bare ``binascii.Error`` for invalid base64, which said nothing about
+    what came back.  Only the shape is described: a Decrypt body holds the
+    data key.
+    """
+    field = _BLOB_FIELDS.get(getattr(operation_model, "name", ""))
+    if field is None or response_dict.get("status_code") != 200:
+        return
+    body = response_dict.get("body") or b""
+    try:
+        answer = json.loads(body)
+    except ValueError:
+        ctype = (response_dict.get("headers") or {}).get("content-type") or "no content type"
+        raise MalformedReply(f"not JSON ({ctype}, {len(body)} bytes)") from None
+    if not isinstance(answer, dict) or not isinstance(answer.get(field), str):
+        names = ", ".join(sorted(answer)) if isinstance(answer, dict) else type(answer).__name__
+        raise MalformedReply(f"no {field} in the answer (got: {names or 'nothing'})")
+    try:
+        base64.b64decode(answer[field], validate=True)
+    except (binascii.Error, ValueError):
+        raise MalformedReply(f"its {field} is not valid base64") from None
 
 
 def make_client(spec: ClientSpec, env: KeyEnv) -> Any:
@@ -137,7 +182,9 @@ def make_boto_client(spec: ClientSpec, env: KeyEnv) -> Any:
                       aws_session_token=creds["SessionToken"])
     if spec.endpoint:
         kwargs["endpoint_url"] = spec.endpoint
-    return session.client("kms", **kwargs)
+    client = session.client("kms", **kwargs)
+    client.meta.events.register("before-parse.kms", check_reply)
+    return client
 
 
 ClientFactory = Callable[[ClientSpec, KeyEnv], Any]
@@ -179,13 +226,19 @@ def mark_unreachable(env: KeyEnv, spec: ClientSpec, reason: str) -> None:
 
 # ----------------------------------------------------------------- calls
 
-def _reason(exc: BaseException, spec: ClientSpec) -> tuple[str, bool]:
+def _reason(exc: BaseException, spec: ClientSpec, client: Any = None) -> tuple[str, bool]:
     """(short secret-free cause, whether the endpoint is unreachable) for a boto error."""
     from botocore import exceptions as bx
     if isinstance(exc, (bx.ConnectTimeoutError, bx.ReadTimeoutError)):
-        return f"timed out after {spec.timeout:g}s ({spec.where()})", True
-    if isinstance(exc, (bx.EndpointConnectionError, bx.ConnectionClosedError)):
-        return f"could not connect to {spec.where()}", True
+        return f"timed out after {spec.timeout:g}s ({spec.url(client)}), region {spec.region}", True
+    if isinstance(exc, bx.ConnectionClosedError):
+        return f"connection closed by {spec.where(client)} without an answer", True
+    if isinstance(exc, bx.EndpointConnectionError):
+        return f"could not connect to {spec.where(client)}", True
+    if isinstance(exc, MalformedReply):
+        return f"malformed KMS response from {spec.where(client)}: {exc}", False
+    if isinstance(exc, binascii.Error):  # botocore decoding a blob (no before-parse hook)
+        return f"malformed KMS response from {spec.where(client)}: invalid base64", False
     if isinstance(exc, bx.ClientError):
         err = exc.response.get("Error", {})
         return answer_reason(str(err.get("Code") or ""), str(err.get("Message") or "")), False
@@ -218,25 +271,39 @@ def _answered(exc: BaseException, spec: ClientSpec, op: str) -> str | None:
     return f"STS in {spec.region}" if op == "assume_role" else spec.where()
 
 
+def _field(out: Any, field: str | None) -> Any:
+    """The whole answer, or its ``field`` (bytes; missing or empty: :class:`MalformedReply`)."""
+    if field is None:
+        return out
+    value = out.get(field) if isinstance(out, dict) else None
+    if not isinstance(value, (bytes, bytearray)) or not value:
+        raise MalformedReply(f"no {field} in the answer")
+    return bytes(value)
+
+
 def call(client: Any, op: str, spec: ClientSpec, *, sleep: Callable[[float], None] = time.sleep,
-          **params: Any) -> Any:
+          field: str | None = None, **params: Any) -> Any:
     """``client.<op>(**params)`` with bounded retries; failures -> IncorrectKeyError.
 
     The error's ``unreachable`` attribute tells whether the endpoint failed
     at connection level (so callers can remember it).  The fast client
     raises only :class:`CallError` (anything else is a bug and propagates);
-    boto3's exceptions are mapped here.
+    boto3's exceptions are mapped here.  With ``field``, that member of the
+    answer (bytes) is returned and its absence is an error too.
     """
     fast = getattr(client, "fast", False)
     for attempt in range(1, MAX_ATTEMPTS + 1):
         try:
-            return getattr(client, op)(**params)
+            return _field(getattr(client, op)(**params), field)
         except CallError as exc:
             retry, reason, down, where = exc.retryable, exc.reason, exc.unreachable, exc.where
+        except MalformedReply as exc:
+            retry, reason, down, where = False, f"malformed KMS response from {spec.where(client)}: {exc}", \
+                False, None
         except Exception as exc:  # noqa: BLE001 - boto3's, mapped below, nothing secret is kept
             if fast:
                 raise
-            retry, (reason, down), where = _retryable(exc), _reason(exc, spec), _answered(exc, spec, op)
+            retry, (reason, down), where = _retryable(exc), _reason(exc, spec, client), _answered(exc, spec, op)
         if attempt < MAX_ATTEMPTS and retry:
             sleep(random.uniform(0, min(BACKOFF_CAP, BACKOFF_BASE * 2 ** attempt)))
             continue

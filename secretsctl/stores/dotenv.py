@@ -64,9 +64,11 @@ def parse_dotenv(data: bytes) -> Branch:
     """Parse dotenv bytes into a Branch of items and comments.
 
     A line without ``=`` is an ``InputError``; the message gives its line
-    number only, since the line may hold a secret.
+    number only, since the line may hold a secret.  A key that repeats an
+    earlier one is refused too (see :func:`_check_unique`).
     """
     branch = Branch()
+    seen: dict[str, int] = {}
     for lineno, raw in enumerate(data.split(b"\n"), start=1):
         if not raw:
             continue  # empty lines vanish (sops does not keep them)
@@ -78,8 +80,23 @@ def parse_dotenv(data: bytes) -> Branch:
         if not sep:
             raise InputError(f"invalid dotenv input line {lineno}: missing '='")
         # Key and value verbatim: spaces, quotes and "export " stay.
+        _check_unique(key, lineno, seen)
         branch.append(Item(key, _unescape(value)))
     return branch
+
+
+def _check_unique(key: str, lineno: int, seen: dict[str, int]) -> None:
+    """Refuse a repeated key (deliberate difference from sops).
+
+    sops keeps both lines and decrypts both, but a shell, python-dotenv
+    and ``exec-env`` each keep only one, so a line added to an encrypted
+    file could shadow an authenticated value.  Key names are plaintext
+    in the file, so the message may name them.
+    """
+    if key in seen:
+        raise InputError(f"invalid dotenv input line {lineno}: duplicate key {key!r} "
+                         f"(first defined at line {seen[key]})")
+    seen[key] = lineno
 
 
 def _check_key(key: str) -> None:

@@ -42,6 +42,7 @@ class _Key:
 class _Section:
     name: str
     comment: str = ""
+    line: int = 0
     keys: dict[str, _Key] = field(default_factory=dict)
 
 
@@ -56,7 +57,7 @@ class _Parser:
         self.lineno = 0
         self.comment = ""
         self.count = 1
-        self.sections = [_Section(DEFAULT_SECTION)]
+        self.sections = [_Section(DEFAULT_SECTION, line=1)]
 
     def eof(self) -> bool:
         return self.pos >= len(self.lines)
@@ -86,7 +87,26 @@ class _Parser:
                 section = self._section(line)
             else:
                 self._key(section, line)
+        self._check_sections()
         return self.sections
+
+    def _check_sections(self) -> None:
+        """Refuse a section name used twice (deliberate difference from sops).
+
+        go-ini (AllowNonUniqueSections) keeps both and sops prints both, but
+        as JSON or YAML the later one shadows the earlier.  The implicit
+        ``DEFAULT`` section, when nothing is in it, is not a use of the name
+        (a file may start with ``[DEFAULT]``).
+        """
+        seen: dict[str, int] = {}
+        for n, section in enumerate(self.sections):
+            if n == 0 and not section.keys and not section.comment:
+                continue
+            if section.name in seen:
+                raise InputError(f"invalid INI input line {section.line}: section "
+                                 f"[{section.name}] is defined twice (first at line "
+                                 f"{seen[section.name]})")
+            seen[section.name] = section.line
 
     def _section(self, line: str) -> _Section:
         close = line.rfind("]")
@@ -95,8 +115,8 @@ class _Parser:
         name = line[1:close]  # go-ini does not trim section names
         if not name:
             raise self.error("empty section name")
-        section = _Section(name)
-        self.sections.append(section)  # duplicate names stay separate sections
+        section = _Section(name, line=self.lineno)
+        self.sections.append(section)
         self.comment += _inline_comment(line[close + 1:])
         section.comment = _trim(self.comment)
         self.comment = ""
@@ -112,12 +132,11 @@ class _Parser:
         value = self._value(line[offset:])
         if not name:
             raise self.error("empty key name")
-        key = section.keys.get(name)
-        if key is None:
-            section.keys[name] = _Key(value)
-            key = section.keys[name]
-        else:
-            key.value = value  # a repeated key overwrites in place
+        if name in section.keys:
+            # go-ini (and so sops) lets the later value overwrite silently:
+            # an inserted line would replace an authenticated value.
+            raise self.error(f"duplicate key {name!r} in section [{section.name}]")
+        key = section.keys[name] = _Key(value)
         key.comment = _trim(self.comment)
         self.comment = ""
 

@@ -1,7 +1,8 @@
 """JSON store: bytes <-> tree the way sops's Go JSON store does it (§9.2).
 
-Parsing keeps key order and duplicate keys.  Emission reproduces Go's
-``json.Marshal`` of each scalar followed by ``json.Indent`` byte for byte.
+Parsing keeps key order; an object with a duplicate key is refused.
+Emission reproduces Go's ``json.Marshal`` of each scalar followed by
+``json.Indent`` byte for byte.
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 from .. import gofmt
 from ..errors import EmitError, InputError, MetadataError
-from ..tree import Branch, Comment, Item, Timestamp, bytes_to_str
+from ..tree import Branch, Comment, Item, Timestamp, bytes_to_str, first_duplicate, format_path
 from .base import METADATA_KEY, TopLevelMetadata
 
 __all__ = ["JsonStore", "go_json_string", "encode_json", "parse_json_object"]
@@ -115,7 +116,8 @@ def _fix_surrogates(text: str) -> str:
 
 
 def _pairs_hook(pairs: list[tuple[str, Any]]) -> Branch:
-    # A Branch, not a dict: sops keeps duplicate keys and their order.
+    # A Branch, not a dict: it keeps key order, and duplicates until
+    # _refuse_duplicates names the first one.
     return Branch(Item(_fix_surrogates(k), v) for k, v in pairs)
 
 
@@ -162,14 +164,31 @@ def _decode(text: str, start: int) -> Any:
         raise InputError("invalid JSON input: nested too deeply") from None
     if text[end:].strip(_WS):
         raise InputError("invalid JSON input: unexpected data after the top-level value")
-    return _fix_tree_strings(value)
+    value = _fix_tree_strings(value)
+    _refuse_duplicates(value)
+    return value
+
+
+def _refuse_duplicates(value: Any) -> None:
+    """Refuse an object that repeats a key (deliberate difference from sops).
+
+    sops's JSON store keeps both members, encrypts and decrypts them and
+    prints them both; every JSON consumer then silently keeps one (Go's
+    and Python's decoders the last), so a value inserted into an
+    encrypted file could shadow an authenticated one.  The key is plain
+    text in the file, so it may be named.
+    """
+    path = first_duplicate(value)
+    if path is not None:
+        raise InputError(f"invalid JSON input: duplicate key {go_json_string(str(path[-1]))}",
+                         tree_path=format_path(path))
 
 
 def parse_json_value(text: str) -> Any:
     """Any JSON value as a tree value, with the same rules as a JSON file.
 
     Numbers are floats (as in sops) unless a float64 cannot hold the
-    integer exactly; objects keep order and duplicates; lone surrogates
+    integer exactly; objects keep order, a duplicate key is refused; lone surrogates
     become U+FFFD; NaN/Infinity/1e400 are refused (``InputError``).
     """
     return _decode(text, _value_start(text))
@@ -278,12 +297,11 @@ class JsonStore(TopLevelMetadata):
     def load_encrypted(self, data: bytes) -> tuple[list[Branch], Branch]:
         """Parse an encrypted JSON file; the ``sops`` member is split off."""
         doc = parse_json_object(data)
-        found = [i.value for i in doc.items_() if i.key == METADATA_KEY]
-        if not found or not isinstance(found[-1], Branch):
+        meta = doc.get(METADATA_KEY)   # never twice: the parser refuses duplicates
+        if not isinstance(meta, Branch):
             raise MetadataError("sops metadata not found")
         doc.remove_key(METADATA_KEY)
-        # Go's Unmarshal into the metadata struct keeps the last duplicate.
-        return [doc], metadata_from_json(found[-1])
+        return [doc], metadata_from_json(meta)
 
     def emit_plain(self, docs: list[Branch]) -> bytes:
         """Emit the first document (sops ignores further YAML documents)."""

@@ -31,14 +31,14 @@ class YamlStore(TopLevelMetadata):
 
     def load_plain(self, data: bytes) -> list[Branch]:
         """Parse plaintext YAML; duplicate keys are rejected as sops does."""
-        return load_documents(data, check_dups=True)
+        return load_documents(data, plain=True)
 
     def load_encrypted(self, data: bytes) -> tuple[list[Branch], Branch]:
         """Documents without their ``sops`` key, and the first document's metadata.
 
         sops repeats the metadata in every document and reads the first one.
         """
-        docs = load_documents(data, check_dups=False)
+        docs = load_documents(data, plain=False)
         meta = docs[0].get(METADATA_KEY) if docs else None
         if not isinstance(meta, Branch):
             raise MetadataError("sops metadata not found")

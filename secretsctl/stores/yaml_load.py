@@ -27,7 +27,7 @@ from .yaml_errors import yaml_error as _yaml_error
 from .yaml_guard import AliasGuard, check_merge_value, is_merge_key
 from .yaml_resolve import ResolveError, resolve_plain, resolve_tagged
 
-__all__ = ["load_documents"]
+__all__ = ["load_documents", "check_depth"]
 
 try:  # the C parser of the same project (libyaml); optional
     from _ruamel_yaml import CParser  # type: ignore[import-not-found]
@@ -40,6 +40,16 @@ _NEWLINE = re.compile("\n")
 # go-yaml refuses documents whose aliases expand too much; we keep a budget
 # of built nodes so that an alias bomb cannot exhaust memory.
 _NODE_BUDGET = 5_000_000
+
+# Collections nested deeper than this are refused while parsing.  go-yaml's
+# limit is 10,000; our composer, tree walk and emitters recurse, and the
+# interpreter's stack ends a little above 450 levels.  Counting on the
+# event stream also bounds the time: libyaml's scanner does work
+# proportional to the open flow levels for every token, so a 100 KB line
+# of `[` took 53 s to refuse (sops: 0.02 s).
+MAX_DEPTH = 400
+_OPEN = (ev.SequenceStartEvent, ev.MappingStartEvent)
+_CLOSE = (ev.SequenceEndEvent, ev.MappingEndEvent)
 
 # go-yaml (YAML 1.1) treats U+2028/U+2029 as line breaks and writes them raw
 # in single quotes and literal blocks (then indents the rest of the line);
@@ -147,17 +157,42 @@ def _parse(text: str) -> tuple[list[Any], list[Span]]:
         # parsing a small file, and we only want the events.
         parser = CParser(text)
         try:
-            events = []
-            while parser.check_event():
-                events.append(parser.get_event())
+            events = _bounded(iter(lambda: parser.get_event() if parser.check_event() else None,
+                                   None))
         finally:
             parser.dispose()
     else:
-        events = list(YAML(typ="safe", pure=True).parse(text))
+        events = _bounded(YAML(typ="safe", pure=True).parse(text))
     spans = [Span(e.start_mark.index, _span_end(text, e),
                   isinstance(e, ev.ScalarEvent) and e.style in ("|", ">"))
              for e in events if e.end_mark.index > e.start_mark.index]
     return events, spans
+
+
+def _bounded(source: Iterator[Any]) -> list[Any]:
+    """All events of ``source``, refusing nesting deeper than :data:`MAX_DEPTH`
+    as soon as it is reached (the rest of the input is never scanned)."""
+    events, depth = [], 0
+    for e in source:
+        if isinstance(e, _OPEN):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise InputError(f"Error unmarshalling input yaml: yaml: line "
+                                 f"{e.start_mark.line + 1}: exceeded max depth of {MAX_DEPTH}")
+        elif isinstance(e, _CLOSE):
+            depth -= 1
+        events.append(e)
+    return events
+
+
+def check_depth(data: bytes) -> None:
+    """Refuse YAML nested deeper than :data:`MAX_DEPTH` (``InputError``), in bounded
+    time, for callers that parse with another loader (``.sops.yaml``).  Any
+    other problem is left to that loader to report."""
+    try:
+        _parse(_decode(data).translate(_AS_NEWLINE))
+    except (YAMLError, IndexError, KeyError, TypeError, AttributeError):
+        pass
 
 
 def _span_end(text: str, e: Any) -> int:
@@ -247,9 +282,9 @@ class _Composer:
 class _Builder:
     """Node graph -> tree values (aliases become deep copies)."""
 
-    def __init__(self, attach: Attach, check_dups: bool) -> None:
+    def __init__(self, attach: Attach, plain: bool) -> None:
         self.attach = attach
-        self.check_dups = check_dups
+        self.plain = plain
         self.budget = _NODE_BUDGET
 
     def value(self, n: Node, path: str, timestamps: bool = True) -> Any:
@@ -276,17 +311,20 @@ class _Builder:
         seen: dict[str, int] = {}
         for i, (k, v) in enumerate(n.pairs):
             out.extend(Comment(t) for t in self._comments(n, i))
-            if self.check_dups and is_merge_key(k):  # plaintext only: go-yaml's decoder rule
+            if self.plain and is_merge_key(k):  # plaintext only: go-yaml's decoder rule
                 check_merge_value(k, v)
             key = self.key(k, path)
-            if self.check_dups and key in seen:
-                raise InputError(f"Error unmarshalling file: yaml: unmarshal errors:\n  "
+            if key in seen:
+                # go-yaml refuses duplicates in every file sops reads, plain
+                # or encrypted (only the prefix of the message differs).
+                what = "file" if self.plain else "input yaml"
+                raise InputError(f"Error unmarshalling {what}: yaml: unmarshal errors:\n  "
                                  f"line {k.line + 1}: mapping key \"{key}\" already defined "
                                  f"at line {seen[key] + 1}")
             seen.setdefault(key, k.line)
             # The metadata keeps its timestamps as text (they are Go strings
             # in sops's struct), so resolution is switched off below `sops`.
-            ts = timestamps and not (path == "" and key == "sops" and not self.check_dups)
+            ts = timestamps and not (path == "" and key == "sops" and not self.plain)
             out.append(Item(key, self.value(v, f"{path}['{key}']", ts)))
         out.extend(Comment(t) for t in self._comments(n, len(n.pairs)))
         return out
@@ -325,7 +363,7 @@ class _Builder:
         return resolve_plain(n.value, timestamps)
 
 
-def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
+def load_documents(data: bytes, *, plain: bool) -> list[Branch]:
     """Parse a YAML stream into documents (each must be a mapping)."""
     src = _decode(data)
     text = src.translate(_AS_NEWLINE)
@@ -357,11 +395,11 @@ def load_documents(data: bytes, *, check_dups: bool) -> list[Branch]:
         line = bisect.bisect_right(starts, offset) - 1
         return line, offset - starts[line]
 
-    return [_build_doc(i, docs, comments, check_dups, pos) for i in range(len(docs))]
+    return [_build_doc(i, docs, comments, plain, pos) for i in range(len(docs))]
 
 
 def _build_doc(i: int, docs: list[tuple[int, Node | None]], comments: list[SourceComment],
-               check_dups: bool, pos: Any) -> Branch:
+               plain: bool, pos: Any) -> Branch:
     start, root = docs[i]
     end = docs[i + 1][0] if i + 1 < len(docs) else None
     mine = [c for c in comments
@@ -384,4 +422,4 @@ def _build_doc(i: int, docs: list[tuple[int, Node | None]], comments: list[Sourc
         if e.col < 0:   # a block sequence item: position of its dash
             e.line, e.col = pos(e.start)
     attach = attribute(mine, root, entries, end is None)
-    return _Builder(attach, check_dups).mapping(root, "", True)
+    return _Builder(attach, plain).mapping(root, "", True)
