@@ -29,7 +29,7 @@ def run_suite(base_env: dict[str, str], bindir: Path, workdir: Path) -> dict[str
     env = {k: v for k, v in path_env(base_env, bindir).items() if k != "SOPS_AGE_KEY_FILE"}
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--rootdir", str(workdir),
-         f"--junitxml={report}", str(tests)],
+         f"--basetemp={workdir / 'tmp'}", f"--junitxml={report}", str(tests)],
         env=env, cwd=workdir, capture_output=True, timeout=300)
     assert report.exists(), proc.stdout.decode() + proc.stderr.decode()
     return outcomes(report)
