@@ -48,7 +48,11 @@ def download(pin: tuple[str, str, str, str], into: Path, sdist: bool) -> Path:
     # --no-binary NAME (not :all:) so that pip may still use wheels of the
     # sdist's build backend when it prepares the metadata.
     argv += ["--no-binary", name] if sdist else ["--only-binary", ":all:"]
-    subprocess.run(argv, check=True)
+    proc = subprocess.run(argv, capture_output=True, text=True)
+    if proc.returncode != 0:
+        # pip's own words say why (no network, no such version, a build failure).
+        raise SystemExit(f"client_sources: pip could not download {name}=={version}:\n"
+                         + proc.stdout + proc.stderr)
     path = into / filename
     digest = hashlib.sha256(path.read_bytes()).hexdigest()
     if digest != sha256:
