@@ -76,3 +76,18 @@ def recorded_calls(log: Path, replace: dict[str, str] | None = None) -> list[lis
             argv = [a.replace(old, new) for a in argv]
         calls.append(argv)
     return calls
+
+
+def pre_3_9_sops_dir(bindir: Path, target: Path) -> Path:
+    """``bindir/sops``: fails ``--version`` as sops before 3.8 did, else execs ``target``.
+
+    community.sops then takes the binary for sops 3.7.3 and sends the legacy
+    flag form (``--decrypt F``, ``--encrypt /dev/stdin``), which any sops a
+    user still has installed gets.
+    """
+    bindir.mkdir(parents=True, exist_ok=True)
+    shim = bindir / "sops"
+    shim.write_text('#!/bin/sh\n[ "$1" = --version ] && exit 1\n'
+                    f'exec {shlex.quote(str(target))} "$@"\n')
+    shim.chmod(0o755)
+    return bindir

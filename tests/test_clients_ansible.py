@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from client_helpers import (SIDES, VENV_BIN, client_source, path_env, recorded_calls, recording_sops_dir,
-                            sops_dirs)
+from client_helpers import (SIDES, VENV_BIN, client_source, path_env, pre_3_9_sops_dir, recorded_calls,
+                            recording_sops_dir, sops_dirs)
 from conftest import age_recipient
 
 COLLECTIONS = "ansible-12.3.0-collections"
@@ -334,3 +334,21 @@ def test_command_lines_sent_to_sops(projects, sops_bin, base_env, tmp_path) -> N
         ["decrypt", "--input-type", "yaml", "--output-type", "yaml", "/dev/stdin"],
     ]
     assert len(recorded_calls(log)) > len(calls)  # and the version probe before them
+
+
+def test_legacy_form_when_the_version_probe_fails(projects, dirs, base_env, tmp_path) -> None:
+    """With a sops whose ``--version`` fails the collection sends the pre-3.9 flag
+    form (docs/clients-command-lines.md); the shim must answer it as sops does."""
+    old = {side: pre_3_9_sops_dir(tmp_path / f"old-{side}", dirs[side] / "sops") for side in SIDES}
+    log = tmp_path / "calls"
+    old["real"] = recording_sops_dir(tmp_path / "rec", old["real"] / "sops", log)
+    res = both(projects, old, base_env, CALLS.replace("RECIPIENT", age_recipient(1)), check_lookup_text)
+    assert ["--output-type", "yaml", "--decrypt", str(projects["real"] / "out" / "s.sops.yaml")] \
+        in recorded_calls(log)
+    assert res["shim"] == res["real"]
+    assert (projects["shim"] / "out" / "s.sops.yaml").exists()
+
+
+def check_lookup_text(real: dict) -> None:
+    """A ``check`` for the result of CALLS."""
+    assert real["lookup"] == DATA.rstrip() and real["filter"] == DATA.rstrip()
