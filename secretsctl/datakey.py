@@ -10,7 +10,7 @@ material, only identifiers and the key sources' secret-free reasons.
 """
 from __future__ import annotations
 
-import secrets
+from os import urandom
 import textwrap
 from dataclasses import dataclass
 from typing import Callable
@@ -52,7 +52,7 @@ class DataKeyUnavailable(DataKeyError):
         self.threshold = threshold
 
 
-def generate(randbytes: Callable[[int], bytes] = secrets.token_bytes) -> bytes:
+def generate(randbytes: Callable[[int], bytes] = urandom) -> bytes:
     """A fresh 32-byte data key from a CSPRNG."""
     key = randbytes(DATA_KEY_SIZE)
     if len(key) != DATA_KEY_SIZE:
@@ -66,7 +66,7 @@ def _effective_threshold(threshold: int, groups: int) -> int:
 
 
 def wrap(data_key: bytes, key_groups: list[list[MasterKey]], threshold: int, env: KeyEnv,
-         randbytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+         randbytes: Callable[[int], bytes] = urandom) -> None:
     """Wrap ``data_key`` with every master key (sets each key's ``enc``).
 
     With two or more groups the key is split (threshold 0 = all groups) and

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+from os import urandom
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -45,6 +45,9 @@ class _Walk:
     stash: Stash | None
     encrypting: bool
     randbytes: Callable[[int], bytes]
+    #: Replace values inside the given tree instead of building a new one
+    #: (a plain decrypt has no use for the encrypted tree: half the memory).
+    in_place: bool = False
 
     def __post_init__(self) -> None:
         self.hash = hashlib.sha512()
@@ -54,28 +57,35 @@ class _Walk:
     # -- walking ---------------------------------------------------------
     def branch(self, node: Branch, path: list[str], pos: Position, stack: list[list[str]]) -> Branch:
         stack = stack + [[]]
-        out = Branch()
+        out = node if self.in_place else Branch()
         comments = 0
-        for item in node:
+        for n, item in enumerate(node):
             if isinstance(item, Comment):
                 stack[-1].append(item.text)
                 new = self.leaf(item, path, pos + (("#", comments),), stack)
                 comments += 1
-                out.append(new if isinstance(new, Comment) else Comment(new))
-                continue
-            value = self.value(item.value, path + [item.key], pos + (item.key,), stack)
-            out.append(Item(item.key, value))
-            stack[-1] = []
+                new = new if isinstance(new, Comment) else Comment(new)
+            else:
+                value = self.value(item.value, path + [item.key], pos + (item.key,), stack)
+                stack[-1] = []
+                if self.in_place:
+                    item.value = value
+                    continue
+                new = Item(item.key, value)
+            if self.in_place:
+                out[n] = new
+            else:
+                out.append(new)
         return out
 
     def seq(self, node: list, path: list[str], pos: Position, stack: list[list[str]]) -> list:
         stack = stack + [[]]
-        out = []
+        out = node if self.in_place else [None] * len(node)
         for n, elem in enumerate(node):
             is_comment = isinstance(elem, Comment)
             if is_comment:
                 stack[-1].append(elem.text)
-            out.append(self.value(elem, path, pos + (n,), stack))
+            out[n] = self.value(elem, path, pos + (n,), stack)
             if not is_comment:
                 stack[-1] = []
         return out
@@ -149,7 +159,7 @@ def _user_path(pos: Position) -> list:
 
 
 def encrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *, stash: Stash | None = None,
-                 randbytes: Callable[[int], bytes] = secrets.token_bytes) -> tuple[list[Branch], str]:
+                 randbytes: Callable[[int], bytes] = urandom) -> tuple[list[Branch], str]:
     """Encrypt plaintext documents; returns (encrypted docs, MAC hex)."""
     w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, True, randbytes)
     out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
@@ -157,9 +167,14 @@ def encrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *, stash: Stash
 
 
 def decrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *,
-                 stash: Stash | None = None) -> tuple[list[Branch], str]:
-    """Decrypt encrypted documents; returns (plaintext docs, recomputed MAC hex)."""
-    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, False, secrets.token_bytes)
+                 stash: Stash | None = None, in_place: bool = False) -> tuple[list[Branch], str]:
+    """Decrypt encrypted documents; returns (plaintext docs, recomputed MAC hex).
+
+    ``in_place`` decrypts inside ``docs`` (which then hold plaintext, also
+    if a value fails to decrypt half-way): for callers that drop the
+    encrypted tree anyway.
+    """
+    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, False, urandom, in_place)
     out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
     return out, w.mac_hex()
 
@@ -173,7 +188,7 @@ def mac_aad(lastmodified: str) -> str:
 
 
 def encrypt_mac(mac_hex: str, key: bytes, lastmodified: str, *, stash: Stash | None = None,
-                randbytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+                randbytes: Callable[[int], bytes] = urandom) -> str:
     """Encrypt the MAC string as sops stores it in ``sops.mac``."""
     aad = mac_aad(lastmodified)
     iv = stash.iv_for(_MAC_POSITION, "str", mac_hex.encode(), aad) if stash is not None else None
