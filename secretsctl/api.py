@@ -33,8 +33,6 @@ from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_
 from .rules import DEFAULT_RULE, CryptRule
 from .stash import Stash
 from .stores.base import METADATA_KEY, Store
-from .stores.dotenv import SOPS_PREFIX
-from .stores.yaml_guard import check_merge_tree
 from .tree import Branch, format_path, get_path, parse_path, to_python
 
 __all__ = [
@@ -251,6 +249,7 @@ def _refuse_reserved(docs: list[Branch], fmt: str, store: Store) -> None:
         if not store.has_metadata([doc]):
             continue
         if fmt == "dotenv":  # the metadata is the `sops_…=` lines
+            from .stores.dotenv import SOPS_PREFIX
             key = next(k for k in doc.keys() if k.startswith(SOPS_PREFIX))
             what = f"keys starting with '{SOPS_PREFIX}' are"
         else:
@@ -265,6 +264,7 @@ def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, f
     _refuse_flat_nulls(docs, fmt)
     _refuse_reserved(docs, fmt, _store(fmt, config))
     if fmt == "yaml":
+        from .stores.yaml_guard import check_merge_tree
         for doc in docs:  # `<<` is written as a merge key; sops refuses a scalar there
             check_merge_tree(doc)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)

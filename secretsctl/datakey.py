@@ -11,11 +11,9 @@ material, only identifiers and the key sources' secret-free reasons.
 from __future__ import annotations
 
 from os import urandom
-import textwrap
 from dataclasses import dataclass
 from typing import Callable
 
-from . import shamir
 from .errors import DataKeyError, ExitCode, KeySourceError, SecretsctlError
 from .keysources import DEFAULT_DECRYPTION_ORDER, sort_for_decryption
 from .keysources.base import KeyEnv, MasterKey
@@ -80,6 +78,7 @@ def wrap(data_key: bytes, key_groups: list[list[MasterKey]], threshold: int, env
     else:
         t = _effective_threshold(threshold, len(key_groups))
         try:
+            from . import shamir  # only files with several key groups
             payloads = shamir.split(data_key, len(key_groups), t, randbytes=randbytes)
         except shamir.ShamirError as exc:
             raise SecretsctlError(f"could not split the data key: {exc}") from None
@@ -130,6 +129,7 @@ def unwrap(key_groups: list[list[MasterKey]], threshold: int, env: KeyEnv,
         if n == 1:
             return _checked(payloads[0], attempts, n, t)
         try:
+            from . import shamir
             return _checked(shamir.combine(payloads), attempts, n, t)
         except shamir.ShamirError as exc:
             reason = f"could not combine the key shares: {exc}"
@@ -153,6 +153,7 @@ def _checked(key: bytes, attempts: list[KeyAttempt], groups: int, threshold: int
 
 def _wrap_reason(reason: str) -> list[str]:
     """sops's ``- | `` / ``  | `` block for one error, wrapped at 60 columns."""
+    import textwrap  # error reports only
     lines = textwrap.wrap(reason, 60) or [""]
     return ["    - | " + lines[0]] + ["      | " + ln for ln in lines[1:]]
 
@@ -179,6 +180,7 @@ def format_report(attempts: list[KeyAttempt], groups: int, threshold: int, recov
         trailer = ("Recovery failed because not enough master keys were able to decrypt "
                    f"the file. In order for SOPS to recover the file, at least {threshold} "
                    f"groups have to be successful. In this case, {recovered} were.")
+    import textwrap
     out.extend(textwrap.wrap(trailer, 75))
     return "\n".join(out)
 

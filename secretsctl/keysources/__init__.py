@@ -9,15 +9,13 @@ client factory does, on the first KMS call).
 from __future__ import annotations
 
 import functools
+import importlib
 from typing import Any
 
 from ..errors import KeySourceError
 from ..tree import Branch
 from .age import AgeKey
 from .base import KeyEnv, MasterKey, split_key_list
-from .kms import KmsKey
-from .opaque import OpaqueKey
-from .pgp import PgpKey
 
 __all__ = [
     "REGISTRY", "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER", "OPAQUE_TYPES",
@@ -37,14 +35,47 @@ OPAQUE_TYPES: tuple[str, ...] = ("kms", "gcp_kms", "hckms", "azure_kv", "hc_vaul
 
 def _opaque(type_id: str) -> type:
     """A per-type OpaqueKey subclass so ``REGISTRY[t].from_tree(entry)`` is uniform."""
+    from .opaque import OpaqueKey
+
     def from_tree(cls: type, entry: Branch) -> OpaqueKey:
         return cls(type_id, entry)
     return type(f"Opaque_{type_id}", (OpaqueKey,), {"type_id": type_id,
                                                     "from_tree": classmethod(from_tree)})
 
 
-REGISTRY: dict[str, type] = {"age": AgeKey, "pgp": PgpKey}
-REGISTRY.update({t: _opaque(t) for t in OPAQUE_TYPES})
+# Classes other than age's load on first use: an age file's decrypt must
+# not import the PGP and KMS modules (and what they import) at start-up.
+_LAZY = {"PgpKey": ".pgp", "KmsKey": ".kms", "OpaqueKey": ".opaque"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _Registry(dict):
+    """type id -> key class; a class still named by a string is imported when first asked for."""
+
+    def __getitem__(self, type_id: str) -> type:
+        cls = dict.__getitem__(self, type_id)
+        if isinstance(cls, str):
+            cls = _opaque(type_id) if cls == "opaque" else __getattr__(cls)
+            dict.__setitem__(self, type_id, cls)
+        return cls
+
+    def get(self, type_id: str, default: Any = None) -> Any:  # type: ignore[override]
+        return self[type_id] if type_id in self else default
+
+    def values(self) -> Any:  # type: ignore[override]
+        return [self[t] for t in self]
+
+    def items(self) -> Any:  # type: ignore[override]
+        return [(t, self[t]) for t in self]
+
+
+REGISTRY: dict[str, type] = _Registry({"age": AgeKey, "pgp": "PgpKey"})
+REGISTRY.update({t: "opaque" for t in OPAQUE_TYPES})
 
 
 def register(type_id: str, cls: type) -> None:
@@ -54,7 +85,7 @@ def register(type_id: str, cls: type) -> None:
     REGISTRY[type_id] = cls
 
 
-register("kms", KmsKey)
+REGISTRY["kms"] = "KmsKey"  # type: ignore[assignment]  # registered lazily over the opaque default
 
 
 def key_from_tree(type_id: str, entry: Branch) -> MasterKey:
