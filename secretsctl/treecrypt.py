@@ -195,18 +195,28 @@ def encrypt_mac(mac_hex: str, key: bytes, lastmodified: str, *, stash: Stash | N
     return cipher.encrypt(mac_hex, key, aad, iv=iv, randbytes=randbytes)
 
 
+def open_mac(stored: str, key: bytes, lastmodified: str) -> tuple[Any, bytes | None]:
+    """Decrypt the stored MAC: proves ``key`` is the file's data key, and ``lastmodified`` intact.
+
+    :class:`MacMismatch` (51) if it does not open.  Cheap (one value):
+    what a re-wrap that does not read the values checks before it wraps
+    the key for someone else.
+    """
+    try:
+        return cipher.decrypt(stored, key, mac_aad(lastmodified))
+    except DecryptError:
+        raise MacMismatch("Cannot decrypt MAC: the MAC or lastmodified was altered, "
+                          "or the data key is wrong") from None
+
+
 def verify_mac(stored: str, computed_hex: str, key: bytes, lastmodified: str,
                *, stash: Stash | None = None) -> None:
     """Check the stored MAC against the recomputed one; :class:`MacMismatch` (51) if not.
 
     The message never includes either MAC (they are digests of secrets).
     """
+    value, iv = open_mac(stored, key, lastmodified)
     aad = mac_aad(lastmodified)
-    try:
-        value, iv = cipher.decrypt(stored, key, aad)
-    except DecryptError:
-        raise MacMismatch("Cannot decrypt MAC: the MAC or lastmodified was altered, "
-                          "or the data key is wrong") from None
     if not value:
         raise MacMismatch("MAC mismatch: the file has no MAC")
     if not isinstance(value, str) or not hmac.compare_digest(value.encode(), computed_hex.encode()):
