@@ -25,6 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 KEYS = ROOT / "fixtures" / "keys"
 KEY_FILE = KEYS / "age-test-1.txt"
+GNU_TIME = shutil.which("time", path="/usr/bin:/bin")  # None: RSS from ru_maxrss (see run_once)
 
 
 def recipient(name: str = "age-test-1.txt") -> str:
@@ -54,17 +55,26 @@ class Stats:
 
 
 def run_once(argv: list[str], env: dict[str, str], cwd: Path, stdin: bytes | None = None) -> Sample:
-    """One process: wall time, user+sys CPU and peak RSS of the child alone."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    err = proc.stderr.read() if proc.stderr else b""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{argv[0]} {' '.join(argv[1:3])} failed ({proc.returncode}): {err.decode()[:300]}")
-    return Sample(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss)
+    """One process: wall time, user+sys CPU and peak RSS of the child alone.
+
+    The child runs under GNU time, which reports its peak RSS: ru_maxrss of
+    a child forked from this (large) benchmark process would count the
+    parent's pages it started with.  time's own CPU is a fraction of a ms.
+    """
+    with tempfile.TemporaryFile() as errf, tempfile.NamedTemporaryFile("r") as rss:
+        t0 = time.perf_counter()
+        wrap = [GNU_TIME, "-f", "%M", "-o", rss.name] if GNU_TIME else []
+        proc = subprocess.Popen([*wrap, *argv], env=env, cwd=cwd,
+                                stdout=subprocess.DEVNULL, stderr=errf, stdin=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errf.seek(0)
+            raise SystemExit(f"{argv[0]} {' '.join(argv[1:3])} failed ({proc.returncode}): "
+                             f"{errf.read().decode()[:300]}")
+        rss_kb = int(rss.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+    return Sample(wall, usage.ru_utime + usage.ru_stime, rss_kb)
 
 
 def stats(samples: list[Sample]) -> Stats:
@@ -221,7 +231,7 @@ def main() -> None:
     env = dict(os.environ, SOPS_AGE_KEY_FILE=str(KEY_FILE), SOPS_DISABLE_VERSION_CHECK="1")
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     sops = sops_path()
-    ours = [args.ours]
+    ours = [str(Path(args.ours).resolve())]
     print(f"load: {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f} "
           f"on {os.cpu_count()} CPUs", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
