@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
-import secrets
+from os import urandom
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Callable, Mapping, TypeVar
@@ -48,7 +48,7 @@ class Runtime:
 
     environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
     now: Callable[[], datetime] = utc_now
-    randbytes: Callable[[int], bytes] = secrets.token_bytes
+    randbytes: Callable[[int], bytes] = urandom
     config_path: str | None = None
     cwd: str | None = None
     key_env: KeyEnv | None = None
@@ -107,11 +107,12 @@ class Decrypted:
     docs: list[Branch]
     metadata: Metadata
     data_key: bytes
-    stash: Stash
+    #: IVs as read, for re-encryption; None after ``decrypt_data(reencrypt=False)``.
+    stash: Stash | None
     fmt: str
     config: SopsConfig
     #: The documents as read (still encrypted): a re-wrap that changes only
-    #: the master keys writes them back untouched.
+    #: the master keys writes them back untouched.  Empty when not kept.
     encrypted_docs: list[Branch] = field(default_factory=list)
 
     def data(self) -> Any:
@@ -355,18 +356,25 @@ def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Bran
 @nesting_guard
 def decrypt_data(data: bytes, *, input_type: str | None = None, filename: str | None = None,
                  ignore_mac: bool = False, decryption_order: list[str] | None = None,
-                 runtime: Runtime | None = None) -> Decrypted:
-    """Decrypt a sops file's bytes (MAC checked unless ``ignore_mac``)."""
+                 runtime: Runtime | None = None, reencrypt: bool = True) -> Decrypted:
+    """Decrypt a sops file's bytes (MAC checked unless ``ignore_mac``).
+
+    ``reencrypt=False`` is for callers that only read the plaintext
+    (``decrypt``, ``exec-env``, :func:`load_tree`): no IV stash and no
+    copy of the encrypted tree, which at 100k leaves are most of the
+    memory and a good part of the time.  The result cannot be passed to
+    :func:`reencrypt`.
+    """
     rt = runtime or Runtime()
     config = rt.config(filename)
     fmt = resolve_format(input_type, filename)
     docs, meta = load_encrypted(data, fmt, config)
     key = datakey.unwrap(meta.key_groups, meta.shamir_threshold, rt.keys(), decryption_order)
-    stash = Stash()
-    plain, mac = treecrypt.decrypt_docs(docs, meta, key, stash=stash)
+    stash = Stash() if reencrypt else None
+    plain, mac = treecrypt.decrypt_docs(docs, meta, key, stash=stash, in_place=not reencrypt)
     if not ignore_mac:
         treecrypt.verify_mac(meta.mac, mac, key, meta.lastmodified, stash=stash)
-    return Decrypted(plain, meta, key, stash, fmt, config, docs)
+    return Decrypted(plain, meta, key, stash, fmt, config, docs if reencrypt else [])
 
 
 def decrypt_file(path: str, **kwargs: Any) -> Decrypted:
@@ -379,7 +387,7 @@ def decrypt_file(path: str, **kwargs: Any) -> Decrypted:
 
 def load_tree(path: str, **kwargs: Any) -> Any:
     """Decrypt ``path`` and return its first document as plain Python data."""
-    return decrypt_file(path, **kwargs).data()
+    return decrypt_file(path, reencrypt=False, **kwargs).data()
 
 
 def extract(decrypted: Decrypted, path_text: str) -> Any:
@@ -413,6 +421,8 @@ def reencrypt(decrypted: Decrypted, docs: list[Branch] | None = None, *,
 
     Unchanged values keep their exact ciphertext, so diffs stay minimal.
     """
+    if decrypted.stash is None:
+        raise ValueError("reencrypt() needs decrypt_data(reencrypt=True)")
     rt = runtime or Runtime()
     meta = decrypted.metadata
     meta.version = bumped_version(meta.version)

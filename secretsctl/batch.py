@@ -220,6 +220,12 @@ class UpdateJob:
         if self.expected is not None and self.expected.get(path) != plan.describe():
             raise ConfigError("the file or its .sops.yaml changed after the plan was shown; "
                               "nothing was written, run the command again", file=path)
+        if not plan.rotate:
+            out = keyops.update_keys_block(path, update.before, groups, threshold,
+                                           input_type=self.input_type,
+                                           decryption_order=self.decryption_order, runtime=self.runtime)
+            if out is not None:
+                return FileResult(path, changed=write_back(update, out), detail=plan)
         dec = api.decrypt_data(update.before, input_type=self.input_type, filename=path,
                                decryption_order=self.decryption_order, runtime=self.runtime)
         if plan.rotate:

@@ -10,12 +10,10 @@ material, only identifiers and the key sources' secret-free reasons.
 """
 from __future__ import annotations
 
-import secrets
-import textwrap
+from os import urandom
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from . import shamir
 from .errors import DataKeyError, ExitCode, IncorrectKeyError, KeySourceError, SecretsctlError
 from .keysources import DEFAULT_DECRYPTION_ORDER, sort_for_decryption
 from .keysources.base import LOCAL_KEYS, KeyEnv, MasterKey
@@ -52,7 +50,7 @@ class DataKeyUnavailable(DataKeyError):
         self.threshold = threshold
 
 
-def generate(randbytes: Callable[[int], bytes] = secrets.token_bytes) -> bytes:
+def generate(randbytes: Callable[[int], bytes] = urandom) -> bytes:
     """A fresh 32-byte data key from a CSPRNG."""
     key = randbytes(DATA_KEY_SIZE)
     if len(key) != DATA_KEY_SIZE:
@@ -66,7 +64,7 @@ def _effective_threshold(threshold: int, groups: int) -> int:
 
 
 def wrap(data_key: bytes, key_groups: list[list[MasterKey]], threshold: int, env: KeyEnv,
-         randbytes: Callable[[int], bytes] = secrets.token_bytes) -> None:
+         randbytes: Callable[[int], bytes] = urandom) -> None:
     """Wrap ``data_key`` with every master key (sets each key's ``enc``).
 
     With two or more groups the key is split (threshold 0 = all groups) and
@@ -80,6 +78,7 @@ def wrap(data_key: bytes, key_groups: list[list[MasterKey]], threshold: int, env
     else:
         t = _effective_threshold(threshold, len(key_groups))
         try:
+            from . import shamir  # only files with several key groups
             payloads = shamir.split(data_key, len(key_groups), t, randbytes=randbytes)
         except shamir.ShamirError as exc:
             raise SecretsctlError(f"could not split the data key: {exc}") from None
@@ -153,6 +152,7 @@ def unwrap(key_groups: list[list[MasterKey]], threshold: int, env: KeyEnv,
         if n == 1:
             return _checked(payloads[0], attempts, n, t)
         try:
+            from . import shamir
             return _checked(shamir.combine(payloads), attempts, n, t)
         except shamir.ShamirError as exc:
             reason = f"could not combine the key shares: {exc}"
@@ -176,6 +176,7 @@ def _checked(key: bytes, attempts: list[KeyAttempt], groups: int, threshold: int
 
 def _wrap_reason(reason: str) -> list[str]:
     """sops's ``- | `` / ``  | `` block for one error, wrapped at 60 columns."""
+    import textwrap  # error reports only
     lines = textwrap.wrap(reason, 60) or [""]
     return ["    - | " + lines[0]] + ["      | " + ln for ln in lines[1:]]
 
@@ -202,6 +203,7 @@ def format_report(attempts: list[KeyAttempt], groups: int, threshold: int, recov
         trailer = ("Recovery failed because not enough master keys were able to decrypt "
                    f"the file. In order for SOPS to recover the file, at least {threshold} "
                    f"groups have to be successful. In this case, {recovered} were.")
+    import textwrap
     out.extend(textwrap.wrap(trailer, 75))
     return "\n".join(out)
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 import re
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 __all__ = [
     "float_plain", "float_yaml", "float_json", "float_dotenv",
@@ -21,12 +20,14 @@ __all__ = [
 
 def _shortest(x: float) -> tuple[str, int]:
     """Shortest round-trip digits of ``abs(x)`` and the exponent of the first digit."""
+    from decimal import Decimal  # only files with floats need it (start-up)
     _, digits, exp = Decimal(repr(abs(x))).normalize().as_tuple()
     ds = "".join(map(str, digits))
     return ds, exp + len(ds) - 1  # type: ignore[operator]
 
 
 def _fixed(x: float) -> str:
+    from decimal import Decimal
     return format(Decimal(repr(abs(x))).normalize(), "f")
 
 

@@ -52,7 +52,7 @@ NEVER = GoRegex(None)
 def compile_go(pattern: str) -> GoRegex:
     """Compile ``pattern`` with Go's syntax; :class:`RegexError` if Go would refuse it."""
     _refuse_c_escape(pattern)
-    import re2  # type: ignore[import-untyped]  # lazily: most commands use no regex at all
+    import re2  # type: ignore[import-untyped,import-not-found,unused-ignore]  # lazily: most commands use no regex at all
 
     options = re2.Options()
     options.log_errors = False   # RE2 would log every bad pattern to stderr

@@ -30,15 +30,19 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Iterable
 
-from . import api, datakey, gofmt
+from . import api, datakey, gofmt, metablock
 from .api import Decrypted, EncryptOptions, Runtime
 from .config import SopsConfig
 from .errors import ConfigError, SecretsctlError
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
 from .keysources import key_label
-from .keysources.base import MasterKey, Restampable
-from .metadata import Metadata, metadata_to_tree
+from .keysources.base import MasterKey
+from .metadata import Metadata, metadata_from_tree
+from .rewrap import check_threshold as _check_threshold
+from .rewrap import key_sig as _sig
+from .rewrap import rewrap_emit as _rewrap_emit
+from .rewrap import update_keys, update_keys_block  # noqa: F401 - keyops.update_keys*
 
 __all__ = [
     "GroupDiff", "KeyPlan", "KeyInfo", "KeyStatus", "key_label", "diff_groups",
@@ -51,10 +55,6 @@ DEFAULT_MAX_AGE = timedelta(days=180)
 
 
 # ------------------------------------------------------------------ identity and diffs
-
-
-def _sig(key: MasterKey) -> tuple[str, str]:
-    return key.type_id, key_label(key)
 
 
 @dataclass
@@ -139,48 +139,19 @@ def read_metadata(path: str, data: bytes, input_type: str | None,
 
     Plans and ``keys`` need only this; the data key is unwrapped (and the
     MAC checked) by :func:`secretsctl.api.decrypt_data` when a file is written.
+    A file in sops's own layout has its metadata block read alone
+    (:mod:`secretsctl.metablock`), not the whole document.
     """
     config = runtime.config(path)
+    fmt = resolve_format(input_type, path)
     try:
-        _, meta = api.load_encrypted(data, resolve_format(input_type, path), config)
+        found = metablock.split(data, fmt, make_store(fmt, config.stores))
+        if found is not None:
+            return metadata_from_tree(found[1]), config
+        _, meta = api.load_encrypted(data, fmt, config)
     except SecretsctlError as exc:
         raise exc.with_file(path)
     return meta, config
-
-
-def _rewrap_emit(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
-                 runtime: Runtime) -> bytes:
-    """Wrap the existing data key for ``groups``; emit with values, lastmodified and MAC as read.
-
-    With one group before and after, every key wraps the whole data key, so
-    keys that already carry an ``enc`` keep it; otherwise the key is split
-    again and every key of every group wraps its new share.
-    """
-    old = dec.metadata
-    env = runtime.keys()
-    if len(groups) == 1 and len(old.key_groups) == 1:
-        for k in groups[0]:
-            if not k.enc:
-                k.encrypt(dec.data_key, env)
-    else:
-        # Keys carried over from the file wrap a new share of the *same* data
-        # key: their created_at stays, or a re-split would make an old data
-        # key look fresh to `keys` (sops keeps them too: its Encrypt does not
-        # touch CreationDate).
-        stamps = [(k, stamp) for g in groups for k in g if k.enc and (stamp := k.created_at())]
-        datakey.wrap(dec.data_key, groups, threshold, env, runtime.randbytes)
-        for k, stamp in stamps:
-            if isinstance(k, Restampable):
-                k.keep_created_at(stamp)
-    meta = replace(old, key_groups=groups, shamir_threshold=threshold)
-    store = make_store(dec.fmt, dec.config.stores)
-    return store.emit_encrypted(dec.encrypted_docs, metadata_to_tree(meta))
-
-
-def _check_threshold(groups: list[list[MasterKey]], threshold: int) -> None:
-    if len(groups) >= 2 and threshold and not 2 <= threshold <= len(groups):
-        raise ConfigError(f"Shamir threshold {threshold} is impossible with {len(groups)} key groups "
-                          f"(it must be between 2 and the number of groups)")
 
 
 # ------------------------------------------------------------------ rotate
@@ -286,23 +257,6 @@ def plan_update(path: str, data: bytes, *, input_type: str | None = None, rotate
                    data_key_age=data_key_age(meta, rt.now())[0], rotate=rotate_key and removes,
                    rule_threshold=rule_t)
     return plan, groups, t
-
-
-def update_keys(dec: Decrypted, groups: list[list[MasterKey]], threshold: int,
-                runtime: Runtime | None = None) -> bytes:
-    """Make the file's key groups ``groups`` (keeping the data key); returns the new bytes.
-
-    Keys already in the file (same type and label, same group) keep their
-    wrapped key when the file has one group before and after.
-    """
-    rt = runtime or Runtime()
-    old = dec.metadata.key_groups
-    merged: list[list[MasterKey]] = []
-    for i, group in enumerate(groups):
-        have = {_sig(k): k for k in (old[i] if i < len(old) else [])}
-        merged.append([have.get(_sig(k), k) for k in group])
-    _check_threshold(merged, threshold)
-    return _rewrap_emit(dec, merged, threshold, rt)
 
 
 # ------------------------------------------------------------------ groups

@@ -18,7 +18,7 @@ how vector v7 was made (coefficients = SHA-256(b"secretsctl-shamir-coefficients"
 """
 from __future__ import annotations
 
-import secrets
+from os import urandom
 from typing import Callable
 
 __all__ = ["split", "combine", "gf_mul", "gf_inv", "ShamirError"]
@@ -74,7 +74,7 @@ def _evaluate(coeffs: list[int], x: int) -> int:
 
 
 def split(secret: bytes, parts: int, threshold: int,
-          randbytes: Callable[[int], bytes] = secrets.token_bytes) -> list[bytes]:
+          randbytes: Callable[[int], bytes] = urandom) -> list[bytes]:
     """Split ``secret`` into ``parts`` shares, any ``threshold`` of which recover it.
 
     Share ``i`` is ``len(secret)`` evaluations at ``x = i + 1`` plus the

@@ -25,14 +25,14 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Comment:
     """A comment line; ``text`` excludes the leading ``#`` (``# hi`` -> `` hi``)."""
 
     text: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timestamp:
     """A YAML timestamp, kept as its canonical Go RFC 3339 text.
 
@@ -43,7 +43,7 @@ class Timestamp:
     text: str
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One ``key: value`` entry of a :class:`Branch`."""
 

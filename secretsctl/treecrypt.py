@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
+from os import urandom
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -45,6 +45,9 @@ class _Walk:
     stash: Stash | None
     encrypting: bool
     randbytes: Callable[[int], bytes]
+    #: Replace values inside the given tree instead of building a new one
+    #: (a plain decrypt has no use for the encrypted tree: half the memory).
+    in_place: bool = False
 
     def __post_init__(self) -> None:
         self.hash = hashlib.sha512()
@@ -54,28 +57,35 @@ class _Walk:
     # -- walking ---------------------------------------------------------
     def branch(self, node: Branch, path: list[str], pos: Position, stack: list[list[str]]) -> Branch:
         stack = stack + [[]]
-        out = Branch()
+        out = node if self.in_place else Branch()
         comments = 0
-        for item in node:
+        for n, item in enumerate(node):
             if isinstance(item, Comment):
                 stack[-1].append(item.text)
                 new = self.leaf(item, path, pos + (("#", comments),), stack)
                 comments += 1
-                out.append(new if isinstance(new, Comment) else Comment(new))
-                continue
-            value = self.value(item.value, path + [item.key], pos + (item.key,), stack)
-            out.append(Item(item.key, value))
-            stack[-1] = []
+                new = new if isinstance(new, Comment) else Comment(new)
+            else:
+                value = self.value(item.value, path + [item.key], pos + (item.key,), stack)
+                stack[-1] = []
+                if self.in_place:
+                    item.value = value
+                    continue
+                new = Item(item.key, value)
+            if self.in_place:
+                out[n] = new
+            else:
+                out.append(new)
         return out
 
     def seq(self, node: list, path: list[str], pos: Position, stack: list[list[str]]) -> list:
         stack = stack + [[]]
-        out = []
+        out = node if self.in_place else [None] * len(node)
         for n, elem in enumerate(node):
             is_comment = isinstance(elem, Comment)
             if is_comment:
                 stack[-1].append(elem.text)
-            out.append(self.value(elem, path, pos + (n,), stack))
+            out[n] = self.value(elem, path, pos + (n,), stack)
             if not is_comment:
                 stack[-1] = []
         return out
@@ -156,7 +166,7 @@ def _user_path(pos: Position) -> list:
 
 
 def encrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *, stash: Stash | None = None,
-                 randbytes: Callable[[int], bytes] = secrets.token_bytes) -> tuple[list[Branch], str]:
+                 randbytes: Callable[[int], bytes] = urandom) -> tuple[list[Branch], str]:
     """Encrypt plaintext documents; returns (encrypted docs, MAC hex)."""
     w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, True, randbytes)
     out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
@@ -164,9 +174,14 @@ def encrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *, stash: Stash
 
 
 def decrypt_docs(docs: list[Branch], meta: Metadata, key: bytes, *,
-                 stash: Stash | None = None) -> tuple[list[Branch], str]:
-    """Decrypt encrypted documents; returns (plaintext docs, recomputed MAC hex)."""
-    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, False, secrets.token_bytes)
+                 stash: Stash | None = None, in_place: bool = False) -> tuple[list[Branch], str]:
+    """Decrypt encrypted documents; returns (plaintext docs, recomputed MAC hex).
+
+    ``in_place`` decrypts inside ``docs`` (which then hold plaintext, also
+    if a value fails to decrypt half-way): for callers that drop the
+    encrypted tree anyway.
+    """
+    w = _Walk(key, meta.crypt_rule, meta.mac_only_encrypted, stash, False, urandom, in_place)
     out = [w.branch(d, [], (n,), []) for n, d in enumerate(docs)]
     return out, w.mac_hex()
 
@@ -180,11 +195,25 @@ def mac_aad(lastmodified: str) -> str:
 
 
 def encrypt_mac(mac_hex: str, key: bytes, lastmodified: str, *, stash: Stash | None = None,
-                randbytes: Callable[[int], bytes] = secrets.token_bytes) -> str:
+                randbytes: Callable[[int], bytes] = urandom) -> str:
     """Encrypt the MAC string as sops stores it in ``sops.mac``."""
     aad = mac_aad(lastmodified)
     iv = stash.iv_for(_MAC_POSITION, "str", mac_hex.encode(), aad) if stash is not None else None
     return cipher.encrypt(mac_hex, key, aad, iv=iv, randbytes=randbytes)
+
+
+def open_mac(stored: str, key: bytes, lastmodified: str) -> tuple[Any, bytes | None]:
+    """Decrypt the stored MAC: proves ``key`` is the file's data key, and ``lastmodified`` intact.
+
+    :class:`MacMismatch` (51) if it does not open.  Cheap (one value):
+    what a re-wrap that does not read the values checks before it wraps
+    the key for someone else.
+    """
+    try:
+        return cipher.decrypt(stored, key, mac_aad(lastmodified))
+    except DecryptError:
+        raise MacMismatch("Cannot decrypt MAC: the MAC or lastmodified was altered, "
+                          "or the data key is wrong") from None
 
 
 def verify_mac(stored: str, computed_hex: str, key: bytes, lastmodified: str,
@@ -193,12 +222,8 @@ def verify_mac(stored: str, computed_hex: str, key: bytes, lastmodified: str,
 
     The message never includes either MAC (they are digests of secrets).
     """
+    value, iv = open_mac(stored, key, lastmodified)
     aad = mac_aad(lastmodified)
-    try:
-        value, iv = cipher.decrypt(stored, key, aad)
-    except DecryptError:
-        raise MacMismatch("Cannot decrypt MAC: the MAC or lastmodified was altered, "
-                          "or the data key is wrong") from None
     if not value:
         raise MacMismatch("MAC mismatch: the file has no MAC")
     if not isinstance(value, str) or not hmac.compare_digest(value.encode(), computed_hex.encode()):

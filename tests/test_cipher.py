@@ -1,7 +1,12 @@
 """Known-answer tests of the ENC[...] value format against the known-answer vectors."""
 from __future__ import annotations
 
+import base64
+import binascii
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from secretsctl import cipher
 from secretsctl.errors import DecryptError
@@ -90,3 +95,28 @@ def test_wrong_aad_fails() -> None:
     enc = cipher.encrypt("x", DATA_KEY, "a:")
     with pytest.raises(DecryptError):
         cipher.decrypt(enc, DATA_KEY, "b:")
+
+
+_B64_ALPHABET = "AQZaz09+/=\n -_\u00e9"
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=_B64_ALPHABET, max_size=12))
+def test_fast_base64_refuses_exactly_what_validate_true_refuses(text: str) -> None:
+    """The strict a2b_base64 path accepts and refuses the same strings as b64decode(validate=True)."""
+    def outcome(fn):
+        try:
+            return fn(text)
+        except (binascii.Error, ValueError):
+            return "refused"
+    assert outcome(cipher._b64decode) == outcome(lambda t: base64.b64decode(t, validate=True))
+
+
+@pytest.mark.parametrize("bad", ["QQ=", "Q===", "QQ==QQ==", "Q Q==", "QQ\n==", "QQ-_", "é"])
+def test_malformed_base64_in_a_value_is_refused(bad: str) -> None:
+    good = cipher.encrypt("secret", DATA_KEY, "a:")
+    data, iv, tag, typ = good[len("ENC[AES256_GCM,"):-1].split(",")
+    with pytest.raises(DecryptError):
+        cipher.decrypt(f"ENC[AES256_GCM,data:{bad},{iv},{tag},{typ}]", DATA_KEY, "a:")
+    with pytest.raises(DecryptError):
+        cipher.decrypt(f"ENC[AES256_GCM,{data},iv:{bad},{tag},{typ}]", DATA_KEY, "a:")

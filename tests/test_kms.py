@@ -349,7 +349,7 @@ print(sorted(m for m in ("boto3", "botocore") if m in sys.modules))
                          env=base_env, capture_output=True)
     assert res.returncode == 0 and res.stdout == PLAIN
     imported = res.stderr.decode()
-    assert "secretsctl.keysources.kms" in imported  # the check can see our modules ...
+    assert "secretsctl.keysources.age" in imported  # the check can see our modules ...
     assert "boto3" not in imported and "botocore" not in imported  # ... and no boto
 
 

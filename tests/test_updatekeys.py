@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from conftest import age_recipient, pgp_fpr
 from secretsctl import api
 from keyops_helpers import age_env, data_key, encrypt_lib, ok, plaintext, sha
@@ -172,3 +174,64 @@ def test_file_without_rule_fails_others_continue(env, tmp_path, cli):
     assert "other.yaml" in err and "no matching creation rules" in err and "1 failed" in err
     for p in files:
         assert age_recipient(2).encode() in p.read_bytes()
+
+
+# ------------------------------------------------------------------ the metadata block alone
+
+def _armor_free(data: bytes) -> bytes:
+    """The file without the age armour (a new wrap is random in both tools)."""
+    return re.sub(rb"-----BEGIN AGE ENCRYPTED FILE-----.*?-----END AGE ENCRYPTED FILE-----", b"ARMOR",
+                  data, flags=re.S)
+
+
+@pytest.mark.parametrize("ext", ["yaml", "json"])
+def test_adding_a_recipient_rewrites_only_the_metadata_block_as_sops(ext, base_env, tmp_path, cli, sops):
+    """A file sops wrote: every byte before the metadata is kept; the rest is what sops writes."""
+    plain = {"yaml": b"a: 1\nb:\n    - x\n    - 2.5\nc: true\n",
+             "json": b'{"a": 1, "b": ["x", 2.5], "c": true}'}[ext]
+    d = tmp_path / "secrets"
+    d.mkdir()
+    (d / f"p.{ext}").write_bytes(plain)
+    enc = ok(sops(["encrypt", "--age", age_recipient(1), str(d / f"p.{ext}")]))
+    ours, theirs = d / f"ours.{ext}", d / f"theirs.{ext}"
+    ours.write_bytes(enc)
+    theirs.write_bytes(enc)
+    (tmp_path / ".sops.yaml").write_text(rule(f"age: {age_recipient(1)},{age_recipient(2)}"))
+    ok(cli(["updatekeys", "-y", str(ours)], cwd=tmp_path))
+    ok(sops(["updatekeys", "-y", str(theirs)], cwd=tmp_path))
+    start = enc.index(META_START[ext])
+    assert ours.read_bytes()[:start] == enc[:start]
+    assert _armor_free(ours.read_bytes()) == _armor_free(theirs.read_bytes())
+    for n in (1, 2):
+        assert ok(sops(["decrypt", str(ours)], env=age_env(base_env, n))) == \
+            ok(sops(["decrypt", str(theirs)], env=age_env(base_env, n)))
+
+
+def test_a_data_key_that_does_not_open_the_mac_is_not_handed_out(base_env, tmp_path, cli):
+    """The block path proves the data key on the stored MAC before wrapping it again."""
+    d = tmp_path / "secrets"
+    d.mkdir()
+    f = d / "s.yaml"
+    f.write_bytes(ok(cli(["encrypt", "--age", age_recipient(1), "--filename-override", "s.yaml"],
+                         input=b"a: 1\n")))
+    # Re-encrypt lastmodified's AAD away: the MAC no longer opens under the key.
+    tampered = re.sub(rb'lastmodified: "(\d{4})', lambda m: b'lastmodified: "' + str(int(m[1]) - 1).encode(),
+                      f.read_bytes())
+    f.write_bytes(tampered)
+    (tmp_path / ".sops.yaml").write_text(rule(f"age: {age_recipient(1)},{age_recipient(2)}"))
+    res = cli(["updatekeys", "-y", str(f)], cwd=tmp_path)
+    assert res.returncode != 0 and b"MAC" in res.stderr
+    assert f.read_bytes() == tampered
+
+
+def test_a_hand_formatted_file_takes_the_full_path(base_env, tmp_path, cli, sops):
+    """Metadata not in the emitter's layout (2-space indent): re-emitted whole, still correct."""
+    d = tmp_path / "secrets"
+    d.mkdir()
+    f = d / "s.yaml"
+    enc = ok(cli(["encrypt", "--age", age_recipient(1), "--filename-override", "s.yaml"], input=b"a: 1\nb: x\n"))
+    f.write_bytes(re.sub(rb"(?m)^    ", b"  ", enc))
+    (tmp_path / ".sops.yaml").write_text(rule(f"age: {age_recipient(1)},{age_recipient(2)}"))
+    ok(cli(["updatekeys", "-y", str(f)], cwd=tmp_path))
+    assert f.read_bytes().count(b"recipient:") == 2
+    assert ok(sops(["decrypt", str(f)], env=age_env(base_env, 2))) == b"a: 1\nb: x\n"

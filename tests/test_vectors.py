@@ -39,6 +39,18 @@ def test_decrypt_matches_sops_output(name: str, vector_runtime) -> None:
 
 
 @pytest.mark.parametrize("name", names())
+def test_read_only_decrypt_gives_the_same_output_without_a_stash(name: str, vector_runtime) -> None:
+    """``reencrypt=False`` (decrypt, exec-env, load_tree) decrypts in place and keeps no IVs."""
+    data = (VECTORS / name).read_bytes()
+    dec = api.decrypt_data(data, filename=name, runtime=vector_runtime(), reencrypt=False)
+    assert dec.stash is None and dec.encrypted_docs == []
+    expected = (VECTORS / "expected" / f"{name}.decrypted").read_bytes()
+    assert api.emit_plain(dec) == expected
+    with pytest.raises(ValueError):
+        api.reencrypt(dec)
+
+
+@pytest.mark.parametrize("name", names())
 def test_walk_order_and_aad_match_manifest(name: str, vector_runtime) -> None:
     """Encrypting the decrypted tree with the vectors' IV schedule gives every listed ENC."""
     dec = api.decrypt_file(str(VECTORS / name), runtime=vector_runtime())

@@ -123,7 +123,7 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
             try:
                 dec = api.decrypt_data(_data(source), input_type=input_type, filename=name,
                                        ignore_mac=ignore_mac, decryption_order=order,
-                                       runtime=o.runtime(config_path))
+                                       runtime=o.runtime(config_path), reencrypt=False)
             except InputError as exc:
                 raise _generic(exc)
             # Unlike sops, an explicit --input-type also sets the output type

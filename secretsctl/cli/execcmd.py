@@ -77,7 +77,8 @@ def _decrypt(file: str, input_type: str | None, ignore_mac: bool, decryption_ord
              config_path: str | None) -> api.Decrypted:
     """The one decryption of this invocation (the data key is unwrapped once)."""
     return api.decrypt_file(file, input_type=input_type, ignore_mac=ignore_mac,
-                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
+                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path),
+                            reencrypt=False)
 
 
 def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:

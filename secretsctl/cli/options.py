@@ -14,10 +14,12 @@ from ..config import KeySpec
 from ..datakey import parse_decryption_order
 from ..errors import ConflictingParameters, OutputError
 from ..formats import FORMATS
-from ..keysources.kms import TIMEOUT_VAR as KMS_TIMEOUT_VAR
-from ..keysources.kms import parse_context
 from ..rules import RULE_NAMES, rule_from
 from .subargs import META_CONFIG, META_INDENT, META_SERVICES
+
+#: keysources.kms_client.TIMEOUT_VAR, spelled out so that every command's
+#: start-up does not import the KMS modules (tests/test_startup.py pins it).
+KMS_TIMEOUT_VAR = "SECRETSCTL_KMS_TIMEOUT"
 
 F = Callable[..., Any]
 
@@ -112,6 +114,7 @@ def encrypt_options(kw: dict[str, Any]) -> EncryptOptions:
     specs = flag_specs({t: kw.pop(t, None) for t in KEY_FLAG_TYPES}, aws_profile=kw.pop("aws_profile", ""))
     context = kw.pop("encryption_context", "")
     if context:
+        from ..keysources.kms import parse_context
         parse_context(context)  # sops rejects a malformed context even without --kms (exit 6)
     rule = rule_from({n: kw.pop(n, None) for n in RULE_NAMES})
     return EncryptOptions(key_groups=[specs] if specs else None,

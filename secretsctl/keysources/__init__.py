@@ -16,7 +16,6 @@ from .. import keytypes
 from ..errors import KeySourceError
 from ..tree import Branch
 from .base import AccessLabelled, KeyEnv, MasterKey, split_key_list
-from .opaque import OpaqueKey
 
 __all__ = [
     "KEY_TYPE_ORDER_IN_GROUP", "DEFAULT_DECRYPTION_ORDER",
@@ -34,6 +33,8 @@ DEFAULT_DECRYPTION_ORDER: list[str] = ["age", "pgp"]
 
 def _opaque(type_id: str) -> type:
     """A per-type OpaqueKey subclass so ``key_class(t).from_tree(entry)`` is uniform."""
+    from .opaque import OpaqueKey
+
     def from_tree(cls: type, entry: Branch) -> OpaqueKey:
         return cls(type_id, entry)
     return type(f"Opaque_{type_id}", (OpaqueKey,), {"type_id": type_id,
@@ -104,4 +105,7 @@ def __getattr__(name: str) -> Any:
     # for: a decrypt with an age key never loads python-gnupg.
     if name in _CLASSES:
         return key_class(_CLASSES[name])
-    raise AttributeError(name)
+    if name == "OpaqueKey":
+        from .opaque import OpaqueKey
+        return OpaqueKey
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

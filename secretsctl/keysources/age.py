@@ -11,7 +11,6 @@ Messages name the sources (env var names, paths) and never key text.
 from __future__ import annotations
 
 import os
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping
 
@@ -206,6 +205,7 @@ def load_identities(env: KeyEnv, recipient: str,
         child_env = dict(env.environ)
         child_env["SOPS_AGE_RECIPIENT"] = recipient
         try:
+            import shlex  # SOPS_AGE_KEY_CMD only
             argv = shlex.split(cmd)
         except ValueError:
             raise KeySourceError("failed to parse SOPS_AGE_KEY_CMD") from None

@@ -134,7 +134,7 @@ def _raw_break_value(src: str, e: Any) -> str:
     return e.value   # folded/double-quoted/plain: never written raw by go-yaml
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Span:
     """The source range an event covers (scalar text with its properties, `[`, `---` …)."""
 
@@ -251,7 +251,7 @@ class _Composer:
             n = Node("scalar", m.index, m.line, m.column, value=value,
                      style=e.style or None, tag=tag)
         elif isinstance(e, ev.SequenceStartEvent):
-            n = Node("seq", m.index, m.line, m.column, flow=bool(e.flow_style))
+            n = Node("seq", m.index, m.line, m.column, flow=bool(e.flow_style), items=[])
             for child in iter(lambda: next(self.events), None):
                 if isinstance(child, ev.SequenceEndEvent):
                     n.end = child.end_mark.index
@@ -260,7 +260,7 @@ class _Composer:
                 dash = item.index if n.flow else self._dash_before(child.start_mark.index)
                 n.items.append((dash, item))
         elif isinstance(e, ev.MappingStartEvent):
-            n = Node("map", m.index, m.line, m.column, flow=bool(e.flow_style))
+            n = Node("map", m.index, m.line, m.column, flow=bool(e.flow_style), pairs=[])
             for child in iter(lambda: next(self.events), None):
                 if isinstance(child, ev.MappingEndEvent):
                     n.end = child.end_mark.index
