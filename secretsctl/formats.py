@@ -1,7 +1,6 @@
 """File-format detection and store construction (docs/format.md §12.4)."""
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -94,7 +93,8 @@ def make_store(fmt: str, options: StoreOptions | None = None) -> Store:
     if entry is None:
         raise ConfigError(f"unknown file type {fmt!r}")
     module, _, cls = entry.store.partition(":")
-    store: Store = getattr(importlib.import_module(module), cls)(**entry.options(options or StoreOptions()))
+    # __import__ (the import statement's path), so `-X importtime` lists it.
+    store: Store = getattr(__import__(module, fromlist=[cls]), cls)(**entry.options(options or StoreOptions()))
     return store
 
 

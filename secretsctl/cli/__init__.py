@@ -11,7 +11,6 @@ once (:class:`StdoutGuard`): a reader that went away ends us quietly with
 from __future__ import annotations
 
 import gc
-import importlib
 import io
 import os
 import sys
@@ -171,7 +170,7 @@ class Group(click.Group):
         spec = COMMANDS.get(cmd_name)
         if spec is None:
             return None
-        module = importlib.import_module(f"{__name__}.{spec[0]}")
+        module = __import__(f"{__name__}.{spec[0]}", fromlist=[spec[1]])
         return getattr(module, spec[1])
 
     def invoke(self, ctx: click.Context) -> Any:

@@ -9,7 +9,6 @@ KMS call).
 from __future__ import annotations
 
 import functools
-import importlib
 from typing import Any
 
 from .. import keytypes
@@ -53,7 +52,9 @@ def key_class(type_id: str) -> Any:
     if kind.cls is None:
         return _opaque(type_id)
     module, _, name = kind.cls.partition(":")
-    return getattr(importlib.import_module(module), name)
+    # __import__ (the import statement's path), not importlib.import_module:
+    # `python -X importtime` then lists the module like any other import.
+    return getattr(__import__(module, fromlist=[name]), name)
 
 
 def key_from_tree(type_id: str, entry: Branch) -> MasterKey:
