@@ -348,8 +348,8 @@ def load_encrypted(data: bytes, fmt: str, config: SopsConfig) -> tuple[list[Bran
     try:
         docs, meta_tree = store.load_encrypted(data)
     except InputError as exc:
-        exc.exit_code = ExitCode.GENERIC  # keeps the class: the editor re-prompts on InputError
-        raise
+        # A copy with exit 1 that keeps the class: the editor re-prompts on InputError.
+        raise exc.with_exit_code(ExitCode.GENERIC) from None
     return docs, metadata_from_tree(meta_tree, binary=store.single_value)
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from . import api
-from .errors import (DataKeyError, ExitCode, InputError, MacMismatch, MetadataError, SecretsctlError)
+from .errors import (DataKeyError, ExitCode, InputError, MacMismatch, MetadataError, OutputError,
+                     SecretsctlError)
 from .fileio import read_file
 
 __all__ = ["Check", "validate", "check_encrypted", "explain_config", "keygen", "default_identity_path"]
@@ -118,11 +119,10 @@ def keygen(path: str, *, now: datetime | None = None) -> str:
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
-        raise SecretsctlError(f"{path} already exists; it is never overwritten (use --output "
-                              "for another file)", exit_code=ExitCode.COULD_NOT_WRITE_OUTPUT) from None
+        raise OutputError(f"{path} already exists; it is never overwritten (use --output "
+                          "for another file)") from None
     except OSError as exc:
-        raise SecretsctlError(f"{path}: {exc.strerror or exc}",
-                              exit_code=ExitCode.COULD_NOT_WRITE_OUTPUT) from None
+        raise OutputError(f"{path}: {exc.strerror or exc}") from None
     with os.fdopen(fd, "w", encoding="ascii") as out:
         out.write(text)
         out.flush()

@@ -14,7 +14,8 @@ from os import urandom
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from .errors import DataKeyError, ExitCode, IncorrectKeyError, KeySourceError, SecretsctlError
+from .errors import (DataKeyError, DuplicateDecryptionKeyType, IncorrectKeyError,
+                     KeySourceError, SecretsctlError)
 from .keysources import DEFAULT_DECRYPTION_ORDER, sort_for_decryption
 from .keysources.base import LOCAL_KEYS, KeyEnv, MasterKey
 
@@ -220,7 +221,6 @@ def parse_decryption_order(text: str) -> list[str]:
         if not name:
             continue
         if name in seen:
-            raise SecretsctlError(f"Duplicate decryption key type: {name}",
-                                  exit_code=ExitCode.DUPLICATE_DECRYPTION_KEY_TYPE)
+            raise DuplicateDecryptionKeyType(f"Duplicate decryption key type: {name}")
         seen.append(name)
     return seen

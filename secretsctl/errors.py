@@ -58,11 +58,44 @@ class SecretsctlError(Exception):
         self.tree_path = tree_path
         self.hint = hint
 
+    def __copy__(self) -> SecretsctlError:
+        # Subclasses take other constructor arguments: copy the state as is.
+        new = type(self).__new__(type(self))
+        new.__dict__.update(self.__dict__)
+        new.args = self.args
+        return new
+
     def with_file(self, file: str | None) -> SecretsctlError:
-        """Attach the file name unless one is already set; returns self."""
-        if self.file is None:
-            self.file = file
-        return self
+        """This error naming ``file`` (if it names none yet), as a new exception.
+
+        An exception is never changed once raised: the boundary that knows
+        the file raises a copy that says so.
+        """
+        if self.file is not None or file is None:
+            return self
+        new = self.__copy__()
+        new.file = file
+        return new
+
+    def with_tree_path(self, tree_path: str) -> SecretsctlError:
+        """This error at ``tree_path`` (if it names none yet), as a new exception."""
+        if self.tree_path:
+            return self
+        new = self.__copy__()
+        new.tree_path = tree_path
+        return new
+
+    def with_message(self, message: str, *, file: str | None = None) -> SecretsctlError:
+        """The same error with another message (and file), as a new exception."""
+        new = self.__copy__()
+        new.message, new.args, new.file = message, (message,), file
+        return new
+
+    def with_exit_code(self, code: int) -> SecretsctlError:
+        """The same error (class, message, file) with another exit code, as a new exception."""
+        new = self.__copy__()
+        new.exit_code = code
+        return new
 
     def user_message(self) -> str:
         """``file: path: message`` (the parts that are known)."""
@@ -165,3 +198,34 @@ class DataKeyError(SecretsctlError):
 
     exit_code = ExitCode.COULD_NOT_RETRIEVE_KEY
     multiline = True
+
+
+# One class for every exit code the library raises with, so that callers
+# can catch by kind; tests/test_errors.py checks that each code has one.
+
+class InvalidKmsContext(SecretsctlError):
+    """A malformed ``--encryption-context`` / ``.sops.yaml`` context (exit 6)."""
+
+    exit_code = ExitCode.INVALID_KMS_CONTEXT
+
+
+class MacEncryptError(SecretsctlError):
+    exit_code = ExitCode.ERROR_ENCRYPTING_MAC
+
+
+class CannotChangeKeysOfMissingFile(SecretsctlError):
+    exit_code = ExitCode.CANNOT_CHANGE_KEYS_NONEXISTENT
+
+
+class NoFileSpecified(InputError):
+    """No file, or a file that does not exist (exit 100)."""
+
+    exit_code = ExitCode.NO_FILE_SPECIFIED
+
+
+class DuplicateDecryptionKeyType(SecretsctlError):
+    exit_code = ExitCode.DUPLICATE_DECRYPTION_KEY_TYPE
+
+
+class VersionCompareError(SecretsctlError):
+    exit_code = ExitCode.FAILED_TO_COMPARE_VERSIONS

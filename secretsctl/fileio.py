@@ -23,14 +23,14 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from . import locking
-from .errors import FileChanged, InputError, OutputError
+from .errors import FileChanged, InputError, NoFileSpecified, OutputError
 
 PRIVATE_MODE = 0o600
 
 
 def _read_error(exc: OSError, path: str) -> InputError:
     if isinstance(exc, FileNotFoundError):
-        return InputError("file does not exist", file=path, exit_code=100)
+        return NoFileSpecified("file does not exist", file=path)
     if isinstance(exc, IsADirectoryError):
         return InputError("is a directory, not a file", file=path)
     return InputError(f"cannot read file: {exc.strerror}", file=path)

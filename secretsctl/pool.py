@@ -70,11 +70,11 @@ def _guarded(work: Callable[[str], FileResult], path: str, delay: float) -> File
     try:
         return work(path)
     except SecretsctlError as exc:
+        error = exc
         if exc.file and os.path.abspath(exc.file) != os.path.abspath(path):
             # e.g. a .sops.yaml problem: the summary must still lead with this file
-            exc.message = f"{exc.file}: {exc.message}"
-            exc.file = None
-        return FileResult(path, ok=False, error=exc.with_file(path))
+            error = exc.with_message(f"{exc.file}: {exc.message}", file=None)
+        return FileResult(path, ok=False, error=error.with_file(path))
     except Exception as exc:  # noqa: BLE001 - a bug must not stop the other files
         return FileResult(path, ok=False, error=SecretsctlError(
             f"internal error ({type(exc).__name__})", file=path))

@@ -112,8 +112,7 @@ class _Walk:
                 return self._encrypt(node, aad, pos)
             return self._decrypt(node, aad, pos)
         except (DecryptError, EncryptError) as exc:
-            exc.tree_path = exc.tree_path or format_path(_user_path(pos))
-            raise
+            raise exc.with_tree_path(format_path(_user_path(pos))) from None
 
     def _hash(self, value: Any, encrypted: bool, plaintext: bytes | None = None) -> None:
         """Feed a plaintext leaf to the MAC (``plaintext``: its encoding, when already known)."""
@@ -146,7 +145,7 @@ class _Walk:
             value, iv = cipher.decrypt(text, self.key, aad)
         except DecryptError as exc:
             if isinstance(node, Comment):
-                exc.message = f"a comment in ENC[...] form: {exc.message}"
+                raise exc.with_message(f"a comment in ENC[...] form: {exc.message}", file=exc.file) from None
             raise
         # The MAC and the stash take the value re-encoded (sops hashes the
         # Go value: "true" decrypts to True and is hashed as "True").

@@ -160,6 +160,39 @@ def _silence_stdout() -> None:
     os.close(null)
 
 
+def _file_of(params: dict[str, Any]) -> str | None:
+    """The one file a command works on, from its parameters (None for several)."""
+    if "file" in params:
+        return params["file"] or "<stdin>"
+    files = params.get("files")
+    return files[0] if isinstance(files, tuple) and len(files) == 1 else None
+
+
+def name_the_file(cmd: click.Command) -> click.Command:
+    """Make ``cmd`` report errors with its FILE: the one place the CLI names the file.
+
+    Commands raise the library's errors as they are; this boundary raises a
+    copy that names the command's file (one given FILE, or ``<stdin>``), so
+    no command repeats ``except …: raise exc.with_file(file)``.  Groups
+    (``groups add -f FILE``) get it on each subcommand.
+    """
+    if getattr(cmd, "_names_file", False):
+        return cmd
+    invoke = cmd.invoke
+
+    def invoke_naming_file(ctx: click.Context) -> Any:
+        try:
+            return invoke(ctx)
+        except SecretsctlError as exc:
+            raise exc.with_file(_file_of(ctx.params)) from None
+    cmd.invoke = invoke_naming_file  # type: ignore[method-assign]
+    cmd._names_file = True  # type: ignore[attr-defined]
+    if isinstance(cmd, click.Group):
+        for sub in cmd.commands.values():
+            name_the_file(sub)
+    return cmd
+
+
 class Group(click.Group):
     """A group that loads commands lazily and maps our errors to exit codes."""
 
@@ -171,7 +204,7 @@ class Group(click.Group):
         if spec is None:
             return None
         module = __import__(f"{__name__}.{spec[0]}", fromlist=[spec[1]])
-        return getattr(module, spec[1])
+        return name_the_file(getattr(module, spec[1]))
 
     def invoke(self, ctx: click.Context) -> Any:
         try:

@@ -46,8 +46,7 @@ def _generic(exc: SecretsctlError) -> SecretsctlError:
     a store's load error; in ``decrypt`` this still turns the nesting
     guard's InputError (raised around the load, exit 2 elsewhere) into 1.
     """
-    exc.exit_code = ExitCode.GENERIC
-    return exc
+    return exc.with_exit_code(ExitCode.GENERIC)
 
 
 def _emit(data: bytes, source: Update | bytes, output: str | None, plaintext: bool) -> None:
@@ -91,16 +90,13 @@ def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
         raise ConflictingParameters("--reuse-from takes the keys and rules of the old file; "
                                     "drop the key and rule flags")
     with _input(file, in_place) as source:
-        try:
-            if reuse_from:
-                from ..simple import encrypt_reusing
-                out = encrypt_reusing(_data(source), reuse_from, input_type=input_type, filename=name,
-                                      output_type=output_type, runtime=o.runtime(config_path))
-            else:
-                out = api.encrypt_data(_data(source), input_type=input_type, output_type=output_type,
-                                       filename=name, options=opts, runtime=o.runtime(config_path))
-        except SecretsctlError as exc:
-            raise exc.with_file(file or "<stdin>")
+        if reuse_from:
+            from ..simple import encrypt_reusing
+            out = encrypt_reusing(_data(source), reuse_from, input_type=input_type, filename=name,
+                                  output_type=output_type, runtime=o.runtime(config_path))
+        else:
+            out = api.encrypt_data(_data(source), input_type=input_type, output_type=output_type,
+                                   filename=name, options=opts, runtime=o.runtime(config_path))
         _emit(out, source, output, plaintext=False)
 
 
@@ -120,17 +116,14 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
     order = o.order(decryption_order)
     with _input(file, in_place) as source:
         try:
-            try:
-                dec = api.decrypt_data(_data(source), input_type=input_type, filename=name,
-                                       ignore_mac=ignore_mac, decryption_order=order,
-                                       runtime=o.runtime(config_path), reencrypt=False)
-            except InputError as exc:
-                raise _generic(exc)
-            # Unlike sops, an explicit --input-type also sets the output type
-            # (sops would fall back to the binary store for stdin and fail).
-            out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
-        except SecretsctlError as exc:
-            raise exc.with_file(file or "<stdin>")
+            dec = api.decrypt_data(_data(source), input_type=input_type, filename=name,
+                                   ignore_mac=ignore_mac, decryption_order=order,
+                                   runtime=o.runtime(config_path), reencrypt=False)
+        except InputError as exc:
+            raise _generic(exc)
+        # Unlike sops, an explicit --input-type also sets the output type
+        # (sops would fall back to the binary store for stdin and fail).
+        out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
         _emit(out, source, output, plaintext=True)
 
 
@@ -146,5 +139,5 @@ def filestatus_cmd(file: str, input_type: str | None, config_path: str | None) -
     except EmptyDocumentError:
         status = False   # an empty YAML file: sops finds no metadata in it
     except SecretsctlError as exc:
-        raise _generic(exc).with_file(file)
+        raise _generic(exc) from None
     click.echo(json.dumps({"encrypted": status}, separators=(",", ":")))

@@ -6,7 +6,7 @@ import sys
 import click
 
 from .. import editing, editor
-from ..errors import ExitCode, SecretsctlError
+from ..errors import NoFileSpecified, SecretsctlError
 from ..fileio import read_file
 from . import options as o
 
@@ -47,11 +47,10 @@ def _value_text(value: str | None, value_file: bool, value_stdin: bool) -> bytes
         raise SecretsctlError("cannot use both --value-file and --value-stdin")
     if value_stdin:
         if value is not None:
-            raise SecretsctlError("with --value-stdin give only FILE and PATH",
-                                  exit_code=ExitCode.NO_FILE_SPECIFIED)
+            raise NoFileSpecified("with --value-stdin give only FILE and PATH")
         return sys.stdin.buffer.read()
     if value is None:
-        raise SecretsctlError("missing VALUE (or use --value-stdin)", exit_code=ExitCode.NO_FILE_SPECIFIED)
+        raise NoFileSpecified("missing VALUE (or use --value-stdin)")
     return read_file(value) if value_file else value.encode("utf-8", "surrogateescape")
 
 
@@ -68,13 +67,10 @@ def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_std
             shamir_threshold: int | None, ignore_mac: bool, decryption_order: str | None,
             config_path: str | None) -> None:
     """Set PATH in FILE to the JSON VALUE (PATH like '["a"][0]'), re-encrypting in place."""
-    try:
-        parsed = editing.parse_json_value(_value_text(value, value_file, value_stdin))
-        editing.set_value(file, path, parsed, idempotent=idempotent, input_type=input_type,
-                          output_type=output_type, ignore_mac=ignore_mac,
-                          decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    parsed = editing.parse_json_value(_value_text(value, value_file, value_stdin))
+    editing.set_value(file, path, parsed, idempotent=idempotent, input_type=input_type,
+                      output_type=output_type, ignore_mac=ignore_mac,
+                      decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
 
 
 @click.command("unset")
@@ -86,9 +82,6 @@ def unset_cmd(file: str, path: str, idempotent: bool, input_type: str | None,
               output_type: str | None, shamir_threshold: int | None, ignore_mac: bool,
               decryption_order: str | None, config_path: str | None) -> None:
     """Remove PATH from FILE (PATH like '["a"]'), re-encrypting in place."""
-    try:
-        editing.unset_value(file, path, idempotent=idempotent, input_type=input_type,
-                            output_type=output_type, ignore_mac=ignore_mac,
-                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    editing.unset_value(file, path, idempotent=idempotent, input_type=input_type,
+                        output_type=output_type, ignore_mac=ignore_mac,
+                        decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))

@@ -86,10 +86,7 @@ def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:
     sel = _selection(kw.pop("vars_"), kw.pop("flatten"), kw.pop("prefix"), kw.pop("missing"))
     dec = _decrypt(file, kw.pop("input_type"), kw.pop("ignore_mac"), kw.pop("decryption_order"),
                    kw.pop("config_path"))
-    try:
-        return execenv.tree_to_env(dec.docs[0] if dec.docs else None, sel)
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    return execenv.tree_to_env(dec.docs[0] if dec.docs else None, sel)
 
 
 @click.command("exec-env", cls=ExecCommand)
@@ -142,10 +139,7 @@ def exec_file_cmd(ctx: click.Context, file: str, command: tuple[str, ...], no_fi
     """
     target = _target(user)
     dec = _decrypt(file, input_type, ignore_mac, decryption_order, config_path)
-    try:
-        data = api.emit_plain(dec, output_type=output_type)
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    data = api.emit_plain(dec, output_type=output_type)
     shell = _shell_form(ctx, command)
     # As sops: switch before the private directory is made, so the user owns it.
     env = _become(target, dict(os.environ))
@@ -196,12 +190,9 @@ def export_cmd(file: str, fmt: str, github_env: str | None, **kw: Any) -> None:
         raise SecretsctlError("--format github needs $GITHUB_ENV or --github-env "
                               "(mask commands go to stdout, values to that file)")
     secrets = _secrets(file, kw)
-    try:
-        if fmt == "github":
-            masks, entries = exportfmt.github(secrets)
-            _stdout(masks)  # mask first, so no later output can show a value
-            _append_github_env(str(github_env), entries)
-        else:
-            _stdout(exportfmt.render(secrets, fmt))
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    if fmt == "github":
+        masks, entries = exportfmt.github(secrets)
+        _stdout(masks)  # mask first, so no later output can show a value
+        _append_github_env(str(github_env), entries)
+    else:
+        _stdout(exportfmt.render(secrets, fmt))

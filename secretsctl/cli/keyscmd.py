@@ -192,10 +192,7 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
     if not (in_place or dry_run):
         if not single:
             raise ConflictingParameters("rotating several files needs -i/--in-place or --dry-run")
-        try:
-            result = job(paths[0])
-        except SecretsctlError as exc:
-            raise exc.with_file(paths[0])
+        result = job(paths[0])
         if output:
             write_atomic(output, result.detail)
         else:
@@ -310,18 +307,15 @@ def _change_groups(file: str, in_place: bool, input_type: str | None, decryption
                    change: Callable[[Decrypted, Runtime], bytes]) -> None:
     """Decrypt FILE (MAC checked), apply a key-group change, print or write it."""
     rt = o.runtime(config_path)
-    try:
-        # In place: the file stays locked from the read to the rename (fileio.updating).
-        with (updating(file) if in_place else nullcontext(reading(file))) as upd:
-            dec = api.decrypt_data(upd.before, input_type=input_type, filename=file,
-                                   decryption_order=o.order(decryption_order), runtime=rt)
-            out = change(dec, rt)
-            if in_place:
-                batch.write_back(upd, out)
-            else:
-                o.write_stdout(out)
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    # In place: the file stays locked from the read to the rename (fileio.updating).
+    with (updating(file) if in_place else nullcontext(reading(file))) as upd:
+        dec = api.decrypt_data(upd.before, input_type=input_type, filename=file,
+                               decryption_order=o.order(decryption_order), runtime=rt)
+        out = change(dec, rt)
+        if in_place:
+            batch.write_back(upd, out)
+        else:
+            o.write_stdout(out)
 
 
 group_file = click.option("-f", "--file", "file", required=True, type=click.Path(),
@@ -350,10 +344,7 @@ def groups_add_cmd(file: str, age: tuple[str, ...], pgp: tuple[str, ...], kms: t
                    shamir_threshold: int | None, input_type: str | None,
                    decryption_order: str | None, config_path: str | None) -> None:
     """Append a key group to FILE and re-split the same data key."""
-    try:
-        keys = _group_keys(age, pgp, kms, aws_profile, encryption_context)
-    except SecretsctlError as exc:
-        raise exc.with_file(file)
+    keys = _group_keys(age, pgp, kms, aws_profile, encryption_context)
     _change_groups(file, in_place, input_type, decryption_order, config_path,
                    lambda dec, rt: keyops.add_group(dec, keys, shamir_threshold, runtime=rt))
 

@@ -14,7 +14,7 @@ import sys
 import click
 
 from .. import publish
-from ..errors import ExitCode, SecretsctlError
+from ..errors import NoFileSpecified, SecretsctlError
 from . import options as o
 
 
@@ -52,7 +52,7 @@ def publish_cmd(path: str | None, yes: bool, omit_extensions: bool, recursive: b
     destinations are supported (not gcs_bucket, not vault_path).
     """
     if not path:
-        raise SecretsctlError("no file specified", exit_code=ExitCode.NO_FILE_SPECIFIED)
+        raise NoFileSpecified("no file specified")
     pubs = publish.plan(path, recursive=recursive, omit_extensions=omit_extensions,
                         decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
     for pub in pubs:

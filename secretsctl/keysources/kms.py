@@ -47,7 +47,7 @@ import re
 import time
 from typing import Any, Callable, ClassVar, Mapping
 
-from ..errors import ExitCode, IncorrectKeyError, KeySourceError, SecretsctlError
+from ..errors import IncorrectKeyError, InvalidKmsContext, KeySourceError
 from ..tree import Branch, Item
 from .base import KeyEnv, format_created_at
 from .kms_client import (ENDPOINT_VAR_PREFIX, TIMEOUT_VAR, ClientFactory, ClientSpec, call,
@@ -81,8 +81,7 @@ def parse_context(text: str | Mapping[str, Any] | None) -> dict[str, str]:
         parts = pair.split(":")
         if len(parts) != 2:
             # The context is not secret (it is stored in clear in the file).
-            raise SecretsctlError(f"Invalid KMS encryption context format: {pair!r} is not key:value",
-                                  exit_code=ExitCode.INVALID_KMS_CONTEXT)
+            raise InvalidKmsContext(f"Invalid KMS encryption context format: {pair!r} is not key:value")
         out[parts[0]] = parts[1]
     return out
 
