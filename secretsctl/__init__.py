@@ -10,13 +10,21 @@ from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
 
-_SIMPLE = ("load", "loads", "edit")
+_SIMPLE = ("load", "loads", "edit", "PlainData")
 _API = ("decrypt_file", "decrypt_data", "encrypt_data", "encrypt_file", "load_tree")
 __all__ = [*_SIMPLE, *_API, "__version__"]
 
 if TYPE_CHECKING:
-    from .api import decrypt_data, decrypt_file, encrypt_data, encrypt_file, load_tree
-    from .simple import edit, load, loads
+    # "import X as X": an explicit re-export, which `mypy --strict` callers need.
+    from .api import decrypt_data as decrypt_data
+    from .api import decrypt_file as decrypt_file
+    from .api import encrypt_data as encrypt_data
+    from .api import encrypt_file as encrypt_file
+    from .api import load_tree as load_tree
+    from .simple import PlainData as PlainData
+    from .simple import edit as edit
+    from .simple import load as load
+    from .simple import loads as loads
 
 
 def __getattr__(name: str) -> Any:
