@@ -110,6 +110,10 @@ class ConfigError(SecretsctlError):
     """Bad `.sops.yaml`, bad flags or conflicting parameters."""
 
 
+class FlagError(SecretsctlError):
+    """A flag's value is wrong (``--user ''``): the message is about the flag, so it names no file."""
+
+
 class ConflictingParameters(SecretsctlError):
     exit_code = ExitCode.CONFLICTING_PARAMETERS
 

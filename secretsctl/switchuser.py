@@ -21,7 +21,7 @@ import os
 import pwd
 from dataclasses import dataclass
 
-from .errors import SecretsctlError
+from .errors import FlagError, SecretsctlError
 
 __all__ = ["TargetUser", "prepare", "user_env", "switch"]
 
@@ -43,15 +43,15 @@ def prepare(name: str, *, euid: int | None = None) -> TargetUser:
     Done before decryption, so a refused ``--user`` never touches a secret.
     """
     if not name:
-        raise SecretsctlError("--user needs a user name")
+        raise FlagError("--user needs a user name")
     current = os.geteuid() if euid is None else euid
     if current != 0:
-        raise SecretsctlError(f"--user {name} needs root (secretsctl runs as uid {current}): "
+        raise FlagError(f"--user {name} needs root (secretsctl runs as uid {current}): "
                               "run it with sudo, or drop --user")
     try:
         entry = pwd.getpwnam(name)
     except KeyError:
-        raise SecretsctlError(f"--user: unknown user {name!r}") from None
+        raise FlagError(f"--user: unknown user {name!r}") from None
     groups = tuple(dict.fromkeys(os.getgrouplist(entry.pw_name, entry.pw_gid)))
     return TargetUser(entry.pw_name, entry.pw_uid, entry.pw_gid, groups, entry.pw_dir)
 

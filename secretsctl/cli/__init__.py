@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from ..errors import ExitCode, OutputError, SecretsctlError
+from ..errors import ExitCode, FlagError, OutputError, SecretsctlError
 from .sopsargs import translate
 from .subargs import (KEYSERVICE_COMMANDS, META_CONFIG, META_INDENT, META_SERVICES, key_services,
                       normalize_args)
@@ -183,6 +183,8 @@ def name_the_file(cmd: click.Command) -> click.Command:
     def invoke_naming_file(ctx: click.Context) -> Any:
         try:
             return invoke(ctx)
+        except FlagError:
+            raise   # about a flag, not about the file
         except SecretsctlError as exc:
             raise exc.with_file(_file_of(ctx.params)) from None
     cmd.invoke = invoke_naming_file  # type: ignore[method-assign]
