@@ -15,22 +15,20 @@ randomness) comes in through :class:`Runtime`.
 from __future__ import annotations
 
 import functools
-import os
-from os import urandom
 from dataclasses import dataclass, field, replace
-from datetime import datetime
-from typing import Any, Callable, Mapping, TypeVar
+from typing import Any, Callable, TypeVar
 
 from . import datakey, treecrypt
-from .config import CreationSettings, KeySpec, SopsConfig, load_config, trust_problem
+from .config import CreationSettings, KeySpec, SopsConfig, trust_problem
 from .errors import (AlreadyEncrypted, ConfigError, EmitError, ExitCode, InputError,
                      MetadataError, SecretsctlError, TreePathError)
 from .fileio import read_file
 from .formats import make_store, resolve_format
 from .keyspec import build_key_groups
-from .keysources.base import KeyEnv, format_created_at, utc_now
+from .keysources.base import format_created_at
 from .metadata import Metadata, bumped_version, metadata_from_tree, metadata_to_tree
 from .rules import DEFAULT_RULE, CryptRule
+from .runtime import Runtime
 from .stash import Stash
 from .stores.base import Store
 from .tree import Branch, format_path, get_path, parse_path, to_python
@@ -40,52 +38,6 @@ __all__ = [
     "encrypt_data", "encrypt_file", "decrypt_data", "decrypt_file", "load_tree",
     "emit_plain", "reencrypt", "file_status", "extract", "new_metadata", "seal_new",
 ]
-
-
-@dataclass
-class Runtime:
-    """The injected outside world: environment, clock, randomness, config location."""
-
-    environ: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
-    now: Callable[[], datetime] = utc_now
-    randbytes: Callable[[int], bytes] = urandom
-    config_path: str | None = None
-    cwd: str | None = None
-    key_env: KeyEnv | None = None
-    #: sops's ``--indent N`` (legacy form): overrides the ``stores:`` indents.
-    indent: int | None = None
-    #: Key services for every wrap/unwrap, in order (empty: local keys only).
-    key_services: tuple[Any, ...] = ()
-    #: Parsed ``.sops.yaml`` files by path and content (see :func:`load_config`).
-    config_cache: dict[tuple[str, bytes], SopsConfig] = field(default_factory=dict, repr=False)
-    #: Where warnings go (the CLI: one line on stderr); None drops them.
-    warn: Callable[[str], None] | None = None
-    _warned: set[str] = field(default_factory=set, repr=False)
-
-    def warning(self, message: str) -> None:
-        """Pass ``message`` to :attr:`warn`, once per runtime."""
-        if message not in self._warned:
-            self._warned.add(message)
-            if self.warn is not None:
-                self.warn(message)
-
-    def keys(self) -> KeyEnv:
-        """One :class:`KeyEnv` per runtime, so identities/clients are loaded once."""
-        if self.key_env is None:
-            self.key_env = KeyEnv(environ=self.environ, now=self.now, services=self.key_services)
-        return self.key_env
-
-    def config(self, file_path: str | None) -> SopsConfig:
-        """The ``.sops.yaml`` that applies to ``file_path``.
-
-        Batch commands ask once per file and again when they write it (a
-        few times per file in all); the parse is done once per content.
-        """
-        config = load_config(file_path, self.config_path, self.environ, self.cwd,
-                             cache=self.config_cache)
-        if self.indent is None:
-            return config
-        return replace(config, stores=config.stores.with_indent(self.indent))
 
 
 @dataclass
@@ -100,9 +52,13 @@ class EncryptOptions:
     encryption_context: str | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Decrypted:
-    """A decrypted file: plaintext documents plus what re-encryption needs."""
+    """A decrypted file: plaintext documents plus what re-encryption needs.
+
+    Frozen: re-encryption and key changes return new bytes or a new value
+    (``dataclasses.replace``), never change the caller's.
+    """
 
     docs: list[Branch]
     metadata: Metadata
@@ -317,9 +273,11 @@ def _seal(docs: list[Branch], meta: Metadata, key: bytes, stash: Stash | None, f
     _refuse_reserved(docs, fmt, store)
     store.check_emittable(docs)
     enc_docs, mac = treecrypt.encrypt_docs(docs, meta, key, stash=stash, randbytes=rt.randbytes)
-    meta.lastmodified = format_created_at(rt.now())
-    meta.mac = treecrypt.encrypt_mac(mac, key, meta.lastmodified, stash=stash, randbytes=rt.randbytes)
-    return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(meta))
+    # A new Metadata: the caller's (a Decrypted's, say) keeps its stamp and MAC.
+    stamped = replace(meta, lastmodified=format_created_at(rt.now()))
+    sealed = replace(stamped, mac=treecrypt.encrypt_mac(mac, key, stamped.lastmodified, stash=stash,
+                                                        randbytes=rt.randbytes))
+    return _store(fmt, config).emit_encrypted(enc_docs, metadata_to_tree(sealed))
 
 
 def seal_new(docs: list[Branch], meta: Metadata, key: bytes, fmt: str, config: SopsConfig,
@@ -424,8 +382,7 @@ def reencrypt(decrypted: Decrypted, docs: list[Branch] | None = None, *,
     if decrypted.stash is None:
         raise ValueError("reencrypt() needs decrypt_data(reencrypt=True)")
     rt = runtime or Runtime()
-    meta = decrypted.metadata
-    meta.version = bumped_version(meta.version)
+    meta = replace(decrypted.metadata, version=bumped_version(decrypted.metadata.version))
     fmt = resolve_format(output_type, None) if output_type else decrypted.fmt
     return _seal(decrypted.docs if docs is None else docs, meta, decrypted.data_key,
                  decrypted.stash, fmt, decrypted.config, rt)

@@ -19,7 +19,7 @@ can still slip in between that check and our rename, within milliseconds.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -102,9 +102,8 @@ def _new_file(path: str, fmt: str, options: EncryptOptions, rt: Runtime) -> Decr
     """State for a file that does not exist yet: keys from flags or creation rules."""
     config = rt.config(path)
     meta, key = api.new_metadata(options, config, path, fmt, rt)
-    meta.lastmodified = format_created_at(rt.now())
     docs = make_store(fmt, config.stores).load_plain(example_document(fmt))
-    return Decrypted(docs, meta, key, Stash(), fmt, config)
+    return Decrypted(docs, replace(meta, lastmodified=format_created_at(rt.now())), key, Stash(), fmt, config)
 
 
 def _keys_signature(meta: Metadata) -> list[list[str]]:
@@ -113,9 +112,13 @@ def _keys_signature(meta: Metadata) -> list[list[str]]:
     return [[f"{k.type_id}:{key_label(k)}" for k in g] for g in meta.key_groups] + [[str(meta.shamir_threshold)]]
 
 
-def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
+def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime, edited: list[Metadata]
                ) -> Callable[[bytes], list[Branch]]:
-    """Parse edited text; with ``show_keys`` also take the edited metadata (as sops does)."""
+    """Parse edited text; with ``show_keys`` also take the edited metadata (as sops does).
+
+    The edited metadata is appended to ``edited`` (the last one wins): ``dec``
+    itself is never changed.
+    """
     # nesting_guard: too deep an edit is an InputError, so the user can fix it.
     @api.nesting_guard
     def plain(data: bytes) -> list[Branch]:
@@ -133,8 +136,8 @@ def _validator(dec: Decrypted, store: Store, show_keys: bool, rt: Runtime
         if _keys_signature(meta) != _keys_signature(dec.metadata):
             datakey.wrap(dec.data_key, meta.key_groups, meta.shamir_threshold, rt.keys())
         else:
-            meta.key_groups = dec.metadata.key_groups  # keep the wrapped keys byte for byte
-        dec.metadata = meta
+            meta = replace(meta, key_groups=dec.metadata.key_groups)  # wrapped keys byte for byte
+        edited.append(meta)
         return docs
     return with_keys if show_keys else plain
 
@@ -169,10 +172,13 @@ def edit_file(path: str, *, input_type: str | None = None, output_type: str | No
                                    ignore_mac=ignore_mac, decryption_order=decryption_order,
                                    runtime=rt)
         store = make_store(dec.fmt, dec.config.stores)
+        edited: list[Metadata] = []
         docs = editor.edit_loop(_editor_text(dec, store, es.show_master_keys), os.path.basename(path),
-                                _validator(dec, store, es.show_master_keys, rt),
+                                _validator(dec, store, es.show_master_keys, rt, edited),
                                 environ=es.environ if es.environ is not None else rt.environ,
                                 prompt=es.prompt, root=es.temp_root)
+        if edited:
+            dec = replace(dec, metadata=edited[-1])
         out = api.reencrypt(dec, docs, output_type=output_type, runtime=rt)
         _save_edit(path, before, out, rt)
     except SecretsctlError as exc:
@@ -230,11 +236,10 @@ def _update(path: str, tree_path: str, change: Callable[[Branch], bool], *,
             dec = api.decrypt_data(update.before, input_type=input_type, filename=path,
                                    ignore_mac=ignore_mac, decryption_order=decryption_order,
                                    runtime=rt)
-            if not dec.docs:
-                dec.docs.append(Branch())
-            if not change(dec.docs[0]):
+            docs = list(dec.docs) or [Branch()]
+            if not change(docs[0]):
                 return False
-            update.write(api.reencrypt(dec, output_type=output_type, runtime=rt))
+            update.write(api.reencrypt(dec, docs, output_type=output_type, runtime=rt))
         return True
     except SecretsctlError as exc:
         raise exc.with_file(path)
