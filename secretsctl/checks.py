@@ -14,7 +14,8 @@ from .errors import (DataKeyError, ExitCode, InputError, MacMismatch, MetadataEr
                      SecretsctlError)
 from .fileio import read_file
 
-__all__ = ["Check", "validate", "check_encrypted", "explain_config", "keygen", "default_identity_path"]
+__all__ = ["Check", "validate", "validate_files", "exit_code", "check_encrypted", "explain_config",
+           "keygen", "default_identity_path"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,23 @@ def validate(path: str, *, runtime: api.Runtime | None = None) -> Check:
         reason = f"{exc.tree_path}: {first}" if exc.tree_path else first
         return Check(path, False, stage, reason, int(exc.exit_code))
     return Check(path, True)
+
+
+def validate_files(files: list[str], *, sops_files_only: bool = False,
+                   runtime: api.Runtime | None = None) -> list[Check]:
+    """``validate``: one verdict per file; ``sops_files_only`` skips files without sops metadata."""
+    rt = runtime or api.Runtime()
+    if sops_files_only:
+        files = [f for f in files if is_sops_file(f, runtime=rt)]
+    return [validate(f, runtime=rt) for f in files]
+
+
+def exit_code(results: list[Check]) -> int:
+    """0 when every check passed; the failures' own code when they share one; else 1."""
+    codes = {r.exit_code for r in results if not r.ok}
+    if not codes:
+        return 0
+    return codes.pop() if len(codes) == 1 and 0 not in codes else 1
 
 
 def is_sops_file(path: str, *, runtime: api.Runtime | None = None) -> bool:

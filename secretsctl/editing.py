@@ -25,8 +25,8 @@ from typing import Any, Callable
 
 from . import api, datakey, editor
 from .api import Decrypted, EncryptOptions, Runtime
-from .errors import FileChanged, InputError, SecretsctlError, SetFormatError
-from .fileio import existing_mode, read_if_exists, updating, write_atomic, write_if_unchanged
+from .errors import FileChanged, InputError, NoFileSpecified, SecretsctlError, SetFormatError
+from .fileio import existing_mode, read_file, read_if_exists, updating, write_atomic, write_if_unchanged
 from .formats import make_store, resolve_format
 from .keysources import key_label
 from .keysources.base import format_created_at
@@ -186,6 +186,20 @@ def edit_file(path: str, *, input_type: str | None = None, output_type: str | No
 
 
 # ------------------------------------------------------------------ set / unset
+
+def value_text(value: str | None, *, value_file: bool = False, value_stdin: bool = False,
+               stdin: Callable[[], bytes]) -> bytes:
+    """``set``'s VALUE as JSON text: the argument, the file it names, or ``stdin`` (sops's three ways)."""
+    if value_file and value_stdin:
+        raise SecretsctlError("cannot use both --value-file and --value-stdin")
+    if value_stdin:
+        if value is not None:
+            raise NoFileSpecified("with --value-stdin give only FILE and PATH")
+        return stdin()
+    if value is None:
+        raise NoFileSpecified("missing VALUE (or use --value-stdin)")
+    return read_file(value) if value_file else value.encode("utf-8", "surrogateescape")
+
 
 def parse_json_value(text: str | bytes) -> Any:
     """A ``set`` VALUE: JSON to a tree value, read exactly as a JSON file is.

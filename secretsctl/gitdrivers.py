@@ -20,19 +20,23 @@ import os
 import re
 import shlex
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import api
 from .checks import check_encrypted, is_sops_file
 from .errors import SecretsctlError
+from .fileio import write_atomic
 from .merge3 import merge_documents
 from .tree import Branch, Comment, PathKey, Timestamp, format_path
 
-__all__ = ["MergeOutcome", "merge_files", "diff_files", "leaves", "setup", "DRIVER"]
+__all__ = ["MergeOutcome", "merge_files", "merge_driver", "diff_files", "textconv", "leaves",
+           "setup", "DRIVER"]
 
 DRIVER = "secretsctl"
+#: The real name of the file git's textconv hands us a temporary copy of.
+TEXTCONV_NAME_VAR = "SECRETSCTL_TEXTCONV_NAME"
 Runner = Callable[[Sequence[str]], "subprocess.CompletedProcess[str]"]
 
 
@@ -75,6 +79,29 @@ def merge_files(base: str, ours: str, theirs: str, *, name: str,
     if merged == mine.docs:
         return MergeOutcome(_read(ours))   # nothing to take from theirs: ours, byte for byte
     return MergeOutcome(api.reencrypt(mine, merged, runtime=rt))
+
+
+def merge_driver(base: str, ours: str, theirs: str, *, name: str,
+                 runtime: api.Runtime | None = None) -> list[str]:
+    """git's merge driver: write the merge into ``ours``; the conflicting paths (ours untouched).
+
+    git reads a non-zero exit as a conflict, so the caller exits 1 when the
+    list is not empty.
+    """
+    outcome = merge_files(base, ours, theirs, name=name, runtime=runtime)
+    if outcome.data is not None:
+        write_atomic(ours, outcome.data, mode=None)
+    return outcome.conflicts
+
+
+def textconv(file: str, *, environ: Mapping[str, str], runtime: api.Runtime | None = None) -> bytes:
+    """``diff.<driver>.textconv``: FILE decrypted (every value).
+
+    git hands textconv a temporary copy; ``SECRETSCTL_TEXTCONV_NAME`` gives
+    the real name, for format detection and creation rules.
+    """
+    name = environ.get(TEXTCONV_NAME_VAR) or file
+    return api.emit_plain(api.decrypt_file(file, filename=name, runtime=runtime))
 
 
 def leaves(docs: list[Branch]) -> dict[str, Any]:

@@ -8,6 +8,16 @@ from .keysources.base import MasterKey
 from .tree import Branch, Item, from_python
 
 
+def check_context(context: str) -> None:
+    """Refuse a malformed KMS encryption context (``k1:v1,k2:v2``) before any file is read.
+
+    sops rejects one even when no KMS key uses it (exit 6).
+    """
+    if context:
+        from .keysources.kms import parse_context  # only when a context is given
+        parse_context(context)
+
+
 def build_key(spec: KeySpec) -> list[MasterKey]:
     """Master keys (still without ``enc``) for one spec."""
     if isinstance(spec.spec, dict):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -37,7 +38,8 @@ from .errors import ConfigError, InputError, SecretsctlError
 from .fileio import read_file
 from .formats import resolve_format
 
-__all__ = ["Destination", "Publication", "destination_for", "files_to_publish", "plan", "upload"]
+__all__ = ["Destination", "Publication", "destination_for", "files_to_publish", "plan", "upload",
+           "publish_all"]
 
 _DESTINATIONS = ("s3_bucket", "gcs_bucket", "vault_path")
 _UNSUPPORTED = {"gcs_bucket": "GCS (gcs_bucket)", "vault_path": "Vault (vault_path)"}
@@ -236,4 +238,28 @@ def plan(path: str, *, recursive: bool = False, omit_extensions: bool = False,
 def upload(publication: Publication) -> None:
     """Put the prepared file at its S3 destination."""
     from .s3upload import put_object  # deferred: boto3
-    put_object(publication.bucket, publication.key, publication.body)
+    try:
+        put_object(publication.bucket, publication.key, publication.body)
+    except SecretsctlError as exc:
+        raise exc.with_file(publication.path) from None
+
+
+def publish_all(pubs: list[Publication], *, recursive: bool,
+                confirm: Callable[[Publication], bool],
+                on_canceled: Callable[[str], None] = lambda message: None,
+                on_published: Callable[[Publication], None] = lambda pub: None) -> None:
+    """Upload each prepared file that ``confirm`` accepts, in order.
+
+    As sops, declining the one file of ``publish FILE`` is an error; in a
+    tree (``--recursive``) it is a note (``on_canceled``) and the next file
+    is asked about.
+    """
+    for pub in pubs:
+        if not confirm(pub):
+            message = f"Publication of {os.path.abspath(pub.path)} canceled"
+            if not recursive:
+                raise SecretsctlError(message)
+            on_canceled(message)
+            continue
+        upload(pub)
+        on_published(pub)

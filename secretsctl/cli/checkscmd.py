@@ -17,10 +17,9 @@ def _report(results: list[checks.Check]) -> None:
             click.echo(f"OK   {r.path}")
         else:
             click.echo(f"FAIL {r.path}: {r.stage}: {r.reason}")
-    failed = [r for r in results if not r.ok]
-    if failed:
-        codes = {r.exit_code for r in failed}
-        sys.exit(codes.pop() if len(codes) == 1 and 0 not in codes else 1)
+    code = checks.exit_code(results)
+    if code:
+        sys.exit(code)
 
 
 @click.command("validate")
@@ -29,10 +28,8 @@ def _report(results: list[checks.Check]) -> None:
 @o.config_opt
 def validate_cmd(files: tuple[str, ...], sops_files_only: bool, config_path: str | None) -> None:
     """Check each FILE: structure, metadata, an available key, every value, the MAC."""
-    rt = o.runtime(config_path)
-    if sops_files_only:
-        files = tuple(f for f in files if checks.is_sops_file(f, runtime=rt))
-    _report([checks.validate(f, runtime=rt) for f in files])
+    _report(checks.validate_files(list(files), sops_files_only=sops_files_only,
+                                  runtime=o.runtime(config_path)))
 
 
 @click.command("check-encrypted")
@@ -66,6 +63,6 @@ def explain_cmd(file: str, config_path: str | None) -> None:
 def keygen_cmd(output: str | None) -> None:
     """Create an age identity (0600, never overwriting) and print its recipient."""
     path = output or checks.default_identity_path(dict(os.environ))
-    recipient = checks.keygen(path)
+    recipient = checks.keygen(path)  # refuses to overwrite
     click.echo(f"secretsctl: wrote a new age identity to {path}", err=True)
     click.echo(recipient)

@@ -1,17 +1,12 @@
-"""``encrypt``, ``decrypt`` and ``filestatus``: parse flags, call the API, write."""
+"""``encrypt``, ``decrypt`` and ``filestatus``: parse flags, call :mod:`secretsctl.cryptflows`."""
 from __future__ import annotations
 
 import json
 import sys
-from contextlib import contextmanager
-from typing import Iterator
 
 import click
 
-from .. import api
-from ..errors import (ConflictingParameters, EmptyDocumentError, ExitCode, InputError,
-                      SecretsctlError)
-from ..fileio import PRIVATE_MODE, Update, read_file, updating, write_atomic
+from .. import cryptflows
 from . import options as o
 
 
@@ -21,51 +16,9 @@ from . import options as o
 FILE = click.Path()
 
 
-@contextmanager
-def _input(file: str | None, in_place: bool) -> Iterator[Update | bytes]:
-    """The input bytes; with ``-i`` an :class:`Update` holding the file's lock until the write.
-
-    ``encrypt -i``/``decrypt -i`` are read-modify-writes like ``set``: a
-    concurrent writer waits instead of being overwritten.
-    """
-    if file and in_place:
-        with updating(file) as update:
-            yield update
-    else:
-        yield read_file(file) if file else sys.stdin.buffer.read()
-
-
-def _generic(exc: SecretsctlError) -> SecretsctlError:
-    """sops returns a failure to load an *encrypted* file unmapped: exit 1.
-
-    Only a plaintext parse error on encrypt is CouldNotReadInputFile (2); on
-    decrypt sops passes the store's error through as is (``x: [`` appended
-    to an encrypted YAML file, a truncated JSON file, an empty YAML file —
-    sops reads "no metadata" there), and ``filestatus`` exits 1 on any error.
-    :func:`secretsctl.api.load_encrypted` now gives every command exit 1 for
-    a store's load error; in ``decrypt`` this still turns the nesting
-    guard's InputError (raised around the load, exit 2 elsewhere) into 1.
-    """
-    return exc.with_exit_code(ExitCode.GENERIC)
-
-
-def _emit(data: bytes, source: Update | bytes, output: str | None, plaintext: bool) -> None:
-    """Write the result: stdout, ``--output`` or in place (``source`` an Update), atomically.
-
-    Plaintext never lands on disk with a wider mode than 0600; in-place
-    encryption keeps the file's mode.
-    """
-    mode = PRIVATE_MODE if plaintext else None
-    if isinstance(source, Update):
-        source.write(data, mode=mode)
-    elif output is None:
-        o.write_stdout(data)
-    else:
-        write_atomic(output, data, mode=mode)
-
-
-def _data(source: Update | bytes) -> bytes:
-    return source.before if isinstance(source, Update) else source
+def _target(file: str | None, in_place: bool, output: str | None) -> cryptflows.Target:
+    return cryptflows.Target(file, in_place=in_place, output=output,
+                             stdin=lambda: sys.stdin.buffer.read(), stdout=o.write_stdout)
 
 
 @click.command("encrypt")
@@ -81,23 +34,10 @@ def encrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
                 output_type: str | None, filename_override: str | None, config_path: str | None,
                 reuse_from: str | None, **kw: object) -> None:
     """Encrypt FILE (or stdin) and print the result (or write it with -i/--output)."""
-    o.check_targets(file, in_place, output)
-    name = filename_override or file
-    if not name and not input_type and not reuse_from:
-        raise ConflictingParameters("reading from stdin needs --filename-override or --input-type")
-    opts = o.encrypt_options(dict(kw))
-    if reuse_from and (opts.key_groups or opts.rule or opts.shamir_threshold is not None):
-        raise ConflictingParameters("--reuse-from takes the keys and rules of the old file; "
-                                    "drop the key and rule flags")
-    with _input(file, in_place) as source:
-        if reuse_from:
-            from ..simple import encrypt_reusing
-            out = encrypt_reusing(_data(source), reuse_from, input_type=input_type, filename=name,
-                                  output_type=output_type, runtime=o.runtime(config_path))
-        else:
-            out = api.encrypt_data(_data(source), input_type=input_type, output_type=output_type,
-                                   filename=name, options=opts, runtime=o.runtime(config_path))
-        _emit(out, source, output, plaintext=False)
+    target = _target(file, in_place, output)
+    cryptflows.encrypt(target, input_type=input_type, output_type=output_type,
+                       filename_override=filename_override, options=o.encrypt_options(dict(kw)),
+                       reuse_from=reuse_from, runtime=o.runtime(config_path))
 
 
 @click.command("decrypt")
@@ -111,20 +51,11 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
                 output_type: str | None, filename_override: str | None, extract: str | None,
                 ignore_mac: bool, decryption_order: str | None, config_path: str | None) -> None:
     """Decrypt FILE (or stdin) and print the plaintext (or write it 0600 with -i/--output)."""
-    o.check_targets(file, in_place, output)
-    name = filename_override or file
-    order = o.order(decryption_order)
-    with _input(file, in_place) as source:
-        try:
-            dec = api.decrypt_data(_data(source), input_type=input_type, filename=name,
-                                   ignore_mac=ignore_mac, decryption_order=order,
-                                   runtime=o.runtime(config_path), reencrypt=False)
-        except InputError as exc:
-            raise _generic(exc)
-        # Unlike sops, an explicit --input-type also sets the output type
-        # (sops would fall back to the binary store for stdin and fail).
-        out = api.emit_plain(dec, output_type=output_type or dec.fmt, extract_path=extract)
-        _emit(out, source, output, plaintext=True)
+    target = _target(file, in_place, output)
+    cryptflows.decrypt(target, input_type=input_type, output_type=output_type,
+                       filename_override=filename_override, extract=extract,
+                       ignore_mac=ignore_mac, decryption_order=o.order(decryption_order),
+                       runtime=o.runtime(config_path))
 
 
 @click.command("filestatus")
@@ -133,11 +64,5 @@ def decrypt_cmd(file: str | None, in_place: bool, output: str | None, input_type
 @o.config_opt
 def filestatus_cmd(file: str, input_type: str | None, config_path: str | None) -> None:
     """Print {"encrypted": true|false} for FILE."""
-    try:
-        status = api.file_status(read_file(file), input_type=input_type, filename=file,
-                                 runtime=o.runtime(config_path))
-    except EmptyDocumentError:
-        status = False   # an empty YAML file: sops finds no metadata in it
-    except SecretsctlError as exc:
-        raise _generic(exc) from None
+    status = cryptflows.filestatus(file, input_type=input_type, runtime=o.runtime(config_path))
     click.echo(json.dumps({"encrypted": status}, separators=(",", ":")))

@@ -6,8 +6,6 @@ import sys
 import click
 
 from .. import editing, editor
-from ..errors import NoFileSpecified, SecretsctlError
-from ..fileio import read_file
 from . import options as o
 
 
@@ -41,19 +39,6 @@ def edit_cmd(file: str, input_type: str | None, output_type: str | None, show_ma
                       decryption_order=o.order(decryption_order), settings=settings, runtime=rt)
 
 
-def _value_text(value: str | None, value_file: bool, value_stdin: bool) -> bytes:
-    """VALUE as JSON text: the argument, the file it names, or stdin (sops's three ways)."""
-    if value_file and value_stdin:
-        raise SecretsctlError("cannot use both --value-file and --value-stdin")
-    if value_stdin:
-        if value is not None:
-            raise NoFileSpecified("with --value-stdin give only FILE and PATH")
-        return sys.stdin.buffer.read()
-    if value is None:
-        raise NoFileSpecified("missing VALUE (or use --value-stdin)")
-    return read_file(value) if value_file else value.encode("utf-8", "surrogateescape")
-
-
 @click.command("set")
 @click.argument("file", type=click.Path())
 @click.argument("path")
@@ -67,7 +52,9 @@ def set_cmd(file: str, path: str, value: str | None, value_file: bool, value_std
             shamir_threshold: int | None, ignore_mac: bool, decryption_order: str | None,
             config_path: str | None) -> None:
     """Set PATH in FILE to the JSON VALUE (PATH like '["a"][0]'), re-encrypting in place."""
-    parsed = editing.parse_json_value(_value_text(value, value_file, value_stdin))
+    text = editing.value_text(value, value_file=value_file, value_stdin=value_stdin,
+                              stdin=lambda: sys.stdin.buffer.read())
+    parsed = editing.parse_json_value(text)
     editing.set_value(file, path, parsed, idempotent=idempotent, input_type=input_type,
                       output_type=output_type, ignore_mac=ignore_mac,
                       decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))

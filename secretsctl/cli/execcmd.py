@@ -1,8 +1,7 @@
 """``exec-env``, ``exec-file`` and ``export``: decrypt once, hand the secrets to a job.
 
-The library does the work (:mod:`secretsctl.execenv` selects and renders,
-:mod:`secretsctl.exportfmt` formats, :mod:`secretsctl.runner` runs the
-child); these commands parse flags and wire them together.
+The library decides and does the work (:mod:`secretsctl.execflows`); these
+commands parse flags, call it and exit with the child's status.
 
 Command forms, as in sops plus an argv form: ``exec-env FILE -- CMD ARGS…``
 runs CMD directly; ``exec-env FILE 'cmd string'`` (one argument, no ``--``)
@@ -10,14 +9,11 @@ runs ``/bin/sh -c 'cmd string'`` like sops.
 """
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import click
 
-from .. import api, execenv, exportfmt, runner, switchuser
-from ..errors import OutputError, SecretsctlError
-from ..tree import str_to_bytes
+from .. import execenv, execflows, exportfmt
 from . import options as o
 
 _DASHDASH = "secretsctl.dashdash"
@@ -41,18 +37,6 @@ user_opt = click.option("--user", metavar="NAME",
                              "(root only; sops 3.13).")
 
 
-def _target(user: str | None) -> switchuser.TargetUser | None:
-    """The ``--user`` target, checked before anything is decrypted."""
-    return switchuser.prepare(user) if user is not None else None
-
-
-def _become(target: switchuser.TargetUser | None, env: dict[str, str]) -> dict[str, str]:
-    """Switch this process to ``target`` (if any); the child's env gets its HOME/USER/LOGNAME."""
-    if target is None:
-        return env
-    switchuser.switch(target)
-    return {**env, **switchuser.user_env(target)}
-
 selection_opts = o.compose(
     click.option("--vars", "vars_", multiple=True, metavar="PATHS",
                  help="Comma list of dotted paths (a,b.c,list.0) to export as a, b__c, list__0; "
@@ -67,26 +51,16 @@ selection_opts = o.compose(
 )
 
 
-def _selection(vars_: tuple[str, ...], flatten: bool, prefix: str, missing: str) -> execenv.Selection:
-    paths = tuple(p.strip() for chunk in vars_ for p in chunk.split(",") if p.strip())
-    return execenv.Selection(vars=paths if vars_ else None, flatten=flatten, prefix=prefix,
-                             missing=missing)
+def _source(file: str, kw: dict[str, Any]) -> execflows.Source:
+    """The file and its decryption options (popped from ``kw``)."""
+    return execflows.Source(file, input_type=kw.pop("input_type"), ignore_mac=kw.pop("ignore_mac"),
+                            decryption_order=o.order(kw.pop("decryption_order")))
 
 
-def _decrypt(file: str, input_type: str | None, ignore_mac: bool, decryption_order: str | None,
-             config_path: str | None) -> api.Decrypted:
-    """The one decryption of this invocation (the data key is unwrapped once)."""
-    return api.decrypt_file(file, input_type=input_type, ignore_mac=ignore_mac,
-                            decryption_order=o.order(decryption_order), runtime=o.runtime(config_path),
-                            reencrypt=False)
-
-
-def _secrets(file: str, kw: dict[str, Any]) -> dict[str, str]:
-    """Decrypt ``file`` and select its variables (pops the shared options from ``kw``)."""
-    sel = _selection(kw.pop("vars_"), kw.pop("flatten"), kw.pop("prefix"), kw.pop("missing"))
-    dec = _decrypt(file, kw.pop("input_type"), kw.pop("ignore_mac"), kw.pop("decryption_order"),
-                   kw.pop("config_path"))
-    return execenv.tree_to_env(dec.docs[0] if dec.docs else None, sel)
+def _selection(kw: dict[str, Any]) -> execenv.Selection:
+    """The ``--vars``/``--flatten``/``--prefix``/``--missing`` selection (popped from ``kw``)."""
+    return execflows.selection(kw.pop("vars_"), flatten=kw.pop("flatten"), prefix=kw.pop("prefix"),
+                               missing=kw.pop("missing"))
 
 
 @click.command("exec-env", cls=ExecCommand)
@@ -109,13 +83,10 @@ def exec_env_cmd(ctx: click.Context, file: str, command: tuple[str, ...], pristi
     SIGINT/SIGTERM/SIGHUP/SIGQUIT are forwarded; the exit status is the
     command's (128+N if it dies of signal N).
     """
-    target = _target(user)
-    secrets = _secrets(file, kw)
-    argv = runner.build_argv(command, _shell_form(ctx, command))
-    env = _become(target, runner.child_env(secrets, os.environ, pristine))
-    if same_process:
-        runner.exec_in_place(argv, env)
-    ctx.exit(runner.run(argv, env))
+    rt = o.runtime(kw.pop("config_path"))
+    ctx.exit(execflows.exec_env(_source(file, kw), command, shell=_shell_form(ctx, command),
+                                sel=_selection(kw), pristine=pristine, same_process=same_process,
+                                user=user, runtime=rt))
 
 
 @click.command("exec-file", cls=ExecCommand)
@@ -137,33 +108,11 @@ def exec_file_cmd(ctx: click.Context, file: str, command: tuple[str, ...], no_fi
     be read once and never touches the disk); the directory is removed when
     COMMAND exits.
     """
-    target = _target(user)
-    dec = _decrypt(file, input_type, ignore_mac, decryption_order, config_path)
-    data = api.emit_plain(dec, output_type=output_type)
-    shell = _shell_form(ctx, command)
-    # As sops: switch before the private directory is made, so the user owns it.
-    env = _become(target, dict(os.environ))
-    # Block the signals before the writer thread starts, so it inherits the mask.
-    with runner.SignalGuard() as guard, runner.ServedFile(data, filename, fifo=not no_fifo) as path:
-        argv = runner.build_argv(runner.substitute_path(command, path, shell), shell)
-        code = runner.run(argv, env, guard=guard)
-    ctx.exit(code)
-
-
-def _stdout(text: str) -> None:
-    o.write_stdout(str_to_bytes(text))
-
-
-def _append_github_env(path: str, text: str) -> None:
-    # GitHub's protocol is "append to the runner's file" (the runner holds
-    # the path and reads it after the step), so this is an append, not
-    # fileio.write_atomic's replace.  The file belongs to the runner.
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(str_to_bytes(text))
-    except OSError as exc:
-        raise OutputError(f"cannot append to the GitHub env file: {exc.strerror}", file=path) from None
+    source = execflows.Source(file, input_type=input_type, ignore_mac=ignore_mac,
+                              decryption_order=o.order(decryption_order))
+    ctx.exit(execflows.exec_file(source, command, shell=_shell_form(ctx, command),
+                                 no_fifo=no_fifo, filename=filename, output_type=output_type,
+                                 user=user, runtime=o.runtime(config_path)))
 
 
 @click.command("export")
@@ -186,13 +135,6 @@ def export_cmd(file: str, fmt: str, github_env: str | None, **kw: Any) -> None:
     Note: bash's set -e does not see a failure inside eval "$(...)"; to stop
     on errors use: exports="$(secretsctl export FILE)"; eval "$exports"
     """
-    if fmt == "github" and not github_env:
-        raise SecretsctlError("--format github needs $GITHUB_ENV or --github-env "
-                              "(mask commands go to stdout, values to that file)")
-    secrets = _secrets(file, kw)
-    if fmt == "github":
-        masks, entries = exportfmt.github(secrets)
-        _stdout(masks)  # mask first, so no later output can show a value
-        _append_github_env(str(github_env), entries)
-    else:
-        _stdout(exportfmt.render(secrets, fmt))
+    rt = o.runtime(kw.pop("config_path"))
+    execflows.export(_source(file, kw), fmt=fmt, sel=_selection(kw), github_env=github_env,
+                     runtime=rt, stdout=o.write_stdout)

@@ -7,7 +7,6 @@ import sys
 import click
 
 from .. import gitdrivers
-from ..fileio import write_atomic
 from . import options as o
 
 
@@ -50,20 +49,16 @@ def diff_driver_cmd(args: tuple[str, ...], show_unchanged: bool) -> None:
 @click.argument("name")
 def merge_driver_cmd(base: str, ours: str, theirs: str, name: str) -> None:
     """git's merge driver (%O %A %B %P): merge the decrypted trees into OURS."""
-    outcome = gitdrivers.merge_files(base, ours, theirs, name=name, runtime=o.runtime(None))
-    if outcome.data is None:
-        for path in outcome.conflicts:
+    conflicts = gitdrivers.merge_driver(base, ours, theirs, name=name, runtime=o.runtime(None))
+    if conflicts:
+        for path in conflicts:
             click.echo(f"secretsctl: merge conflict in {name} at {path}", err=True)
         click.echo(f"secretsctl: {name} keeps our version; resolve with `secretsctl edit {name}`", err=True)
         sys.exit(1)
-    write_atomic(ours, outcome.data, mode=None)
 
 
 @git_cmd.command("textconv")
 @click.argument("file", type=click.Path())
 def textconv_cmd(file: str) -> None:
     """Print FILE decrypted (for `diff.<driver>.textconv`: shows every value)."""
-    from .. import api
-    name = os.environ.get("SECRETSCTL_TEXTCONV_NAME") or file
-    dec = api.decrypt_file(file, filename=name, runtime=o.runtime(None))
-    o.write_stdout(api.emit_plain(dec))
+    o.write_stdout(gitdrivers.textconv(file, environ=os.environ, runtime=o.runtime(None)))

@@ -1,36 +1,29 @@
 """``rotate``, ``updatekeys``, ``groups add|delete`` and ``keys``: thin click commands.
 
-The work is in :mod:`secretsctl.keyops` (one file) and
-:mod:`secretsctl.batch` (many files, a bounded thread pool).  This module
-parses flags, shows plans, asks for confirmation, draws the progress bar
-(stderr, only on a terminal), turns the first Ctrl-C into "finish the files
-in progress, start no new ones", prints the summary and picks the exit code.
+The decisions are in :mod:`secretsctl.keyflows` (single file or batch,
+plan/confirm/apply, process count, exit codes), the work in
+:mod:`secretsctl.keyops` and :mod:`secretsctl.batch`.  This module parses
+flags, draws the progress bar (stderr, only on a terminal), turns the first
+Ctrl-C into "finish the files in progress, start no new ones", asks for
+confirmation and prints plans, summaries and errors.
 """
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import click
 
-from .. import api, batch, keyops
-from ..api import Decrypted, Runtime
-from ..batch import BatchOutcome, FileResult
-from ..config import KeySpec
-from ..errors import ConflictingParameters, ExitCode, SecretsctlError
-from ..fileio import reading, updating, write_atomic
-from ..keyspec import build_key
-from ..keysources.kms import parse_context
+from .. import batch, keyflows, keyops
+from ..batch import FileResult
+from ..errors import SecretsctlError
+from ..keyflows import Hooks, Report
 from . import options as o
 from . import report
-
-DELAY_VAR = "SECRETSCTL_TEST_FILE_DELAY"  # test hook: seconds to wait before each file
-FILES_PER_PROCESS = 16
 
 recursive = click.option("-r", "--recursive", is_flag=True, help="Walk directories (hidden ones are skipped).")
 dry_run = click.option("--dry-run", is_flag=True, help="Print the plan (keys added/removed, data-key age); write nothing.")  # noqa: E501
@@ -88,49 +81,22 @@ def stop_on_sigint(stop: threading.Event) -> Iterator[None]:
         signal.signal(signal.SIGINT, old)
 
 
-def _processes(count: int, jobs: int | None) -> int:
-    # Forking pays off from a few dozen files; -j 1 means strictly one at a time.
-    if jobs == 1:
-        return 1
-    return max(1, min(os.cpu_count() or 1, count // FILES_PER_PROCESS))
-
-
-def _run(paths: list[str], work: Callable[[str], FileResult], label: str, jobs: int | None,
-         rt: Runtime) -> BatchOutcome:
-    rt.keys()  # one key cache for every thread (created before they start)
-    delay = float(rt.environ.get(DELAY_VAR) or 0)
+def batch_hooks(label: str) -> Hooks:
+    """A progress bar on stderr and Ctrl-C handling, for the library's batch runs."""
     progress = Progress(label)
-    stop = threading.Event()
-    with stop_on_sigint(stop):
-        outcome = batch.run(paths, work, workers=jobs, stop=stop, on_done=progress, delay=delay,
-                            processes=_processes(len(paths), jobs))
-    progress.finish()
-    return outcome
+    return Hooks(on_done=progress, on_end=progress.finish, guard=stop_on_sigint)
 
 
-def _finish(outcome: BatchOutcome, verb: str, summary: bool = True) -> None:
-    """Summary on stderr; exit non-zero if any file failed or the run was interrupted."""
-    ctx = click.get_current_context()
-    changed = sum(1 for r in outcome.results if r.changed)
-    failures = outcome.failures
-    total = len(outcome.results) + len(outcome.not_started)
-    if (summary and total > 1) or failures or outcome.interrupted:
-        click.echo(f"secretsctl: {verb} {changed} of {total} file(s); {len(failures)} failed"
-                   + (f"; {len(outcome.not_started)} not started (interrupted)" if outcome.interrupted else ""),
-                   err=True)
-    for r in failures:
-        assert r.error is not None
-        if total > 1 and r.error.multiline:
-            # One line per file in a summary; the full per-key report is one
-            # `secretsctl rotate FILE` away.
-            click.echo(f"secretsctl: error: {r.path}: {r.error.message.splitlines()[0]}", err=True)
-        else:
-            report(r.error)
-    if outcome.interrupted:
-        ctx.exit(130)
-    if failures:
-        codes = {int(r.error.exit_code) for r in failures if r.error is not None}
-        ctx.exit(codes.pop() if len(codes) == 1 else 1)
+def _finish(rep: Report) -> None:
+    """Print the summary and errors of a run; exit with the code the library chose."""
+    line = rep.summary_line()
+    if line:
+        click.echo(f"secretsctl: {line}", err=True)
+    for err in rep.errors():
+        report(err)
+    code = rep.exit_code()
+    if code:
+        click.get_current_context().exit(code)
 
 
 def _age_text(plan: keyops.KeyPlan) -> str:
@@ -170,42 +136,21 @@ def rotate_cmd(files: tuple[str, ...], in_place: bool, output: str | None, input
 
     One FILE without -i prints the result; several files (or -r DIR) need -i or --dry-run.
     """
-    o.check_targets(files[0], in_place, output)
-    if encryption_context:
-        parse_context(encryption_context)
     add = o.flag_specs({t: keys[f"add_{t}"] for t in o.KEY_FLAG_TYPES}, context=encryption_context)
     remove = o.flag_specs({t: keys[f"rm_{t}"] for t in o.KEY_FLAG_TYPES})
-    rt = o.runtime(config_path)
-    for f in files:
-        if not os.path.exists(f):
-            # As the `sops rotate` subcommand (3.11): 49 with key changes, else 2 ("Error
-            # reading file"); only the legacy `sops -r` says 100.
-            code = ExitCode.CANNOT_CHANGE_KEYS_NONEXISTENT if add or remove else ExitCode.COULD_NOT_READ_INPUT
-            raise SecretsctlError(f'cannot operate on non-existent file "{os.path.abspath(f)}"',
-                                  exit_code=code)
-    for spec in add + remove:
-        build_key(spec)  # a malformed ARN fails once here, not once per file
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
-    single = len(files) == 1 and not os.path.isdir(files[0])
-    job = batch.RotateJob(rt, add, remove, input_type, output_type, ignore_mac,
-                          o.order(decryption_order), dry_run=dry_run, in_place=in_place)
-    if not (in_place or dry_run):
-        if not single:
-            raise ConflictingParameters("rotating several files needs -i/--in-place or --dry-run")
-        result = job(paths[0])
-        if output:
-            write_atomic(output, result.detail)
-        else:
-            o.write_stdout(result.detail)
-        return
-    outcome = _run(paths, job, "rotate", jobs, rt)
+    result = keyflows.rotate_files(
+        files, add=add, remove=remove, in_place=in_place, output=output, input_type=input_type,
+        output_type=output_type, ignore_mac=ignore_mac, decryption_order=o.order(decryption_order),
+        recursive=recursive, dry_run=dry_run, jobs=jobs, encryption_context=encryption_context,
+        runtime=o.runtime(config_path), stdout=o.write_stdout, hooks=batch_hooks("rotate"))
+    if result.report is None:
+        return  # one file, written to stdout or --output
     if dry_run:
-        for r in outcome.results:
-            if r.ok:
-                _show_plan(r.detail)
-        click.echo(f"secretsctl: dry run: {len(paths)} file(s) would be rotated; nothing was written",
-                   err=True)
-    _finish(outcome, "rotated", summary=not dry_run)
+        for plan in result.plans:
+            _show_plan(plan)
+        click.echo(f"secretsctl: dry run: {result.report.total} file(s) would be rotated; "
+                   "nothing was written", err=True)
+    _finish(result.report)
 
 
 # ------------------------------------------------------------------ updatekeys
@@ -222,13 +167,21 @@ def _confirm() -> bool:
             return answer == "y"
 
 
-def _removal_warning(plans: list[keyops.KeyPlan], rotating: bool) -> None:
-    losing = [p for p in plans if p.removes]
-    if not losing or rotating:
-        return
-    click.echo(f"secretsctl: warning: {len(losing)} file(s) lose a master key. A removed key can "
-               "still open the current data key from the file's history (git, backups): rotate "
-               "the data key too — run again with --rotate to do both at once.", err=True)
+def _show_update(plan: keyops.KeyPlan, dry_run: bool) -> None:
+    if plan.changes:
+        click.echo(f"{plan.path}: the following changes will be made to the file's groups:")
+        for line in plan.describe():
+            click.echo(line)
+        if plan.rotate:
+            click.echo("+++ new data key (a master key is removed: --rotate)")
+        if dry_run:
+            click.echo(f"    ({_age_text(plan)})")
+    else:
+        click.echo(f"File {plan.path} already up to date", err=True)
+    if plan.rule_threshold:
+        click.echo(f"secretsctl: note: {plan.path}: .sops.yaml sets shamir_threshold "
+                   f"{plan.rule_threshold}; the file keeps {plan.new_threshold}, as with sops "
+                   f"(--shamir-secret-sharing-threshold {plan.rule_threshold} changes it)", err=True)
 
 
 @click.command("updatekeys")
@@ -252,74 +205,44 @@ def updatekeys_cmd(files: tuple[str, ...], yes: bool, rotate_key: bool, shamir_t
     groups); --shamir-secret-sharing-threshold sets another one.
     """
     rt = o.runtime(config_path)
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
-    planned = batch.run(paths, batch.UpdateJob(rt, rotate_key, input_type, threshold=shamir_threshold),
-                        workers=jobs)
-    plans = [r.detail for r in planned.results if r.ok]
-    changing = [p for p in plans if p.changes]
-    for plan in plans:
-        if plan.changes:
-            click.echo(f"{plan.path}: the following changes will be made to the file's groups:")
-            for line in plan.describe():
-                click.echo(line)
-            if plan.rotate:
-                click.echo("+++ new data key (a master key is removed: --rotate)")
-            if dry_run:
-                click.echo(f"    ({_age_text(plan)})")
-        else:
-            click.echo(f"File {plan.path} already up to date", err=True)
-        if plan.rule_threshold:
-            click.echo(f"secretsctl: note: {plan.path}: .sops.yaml sets shamir_threshold "
-                       f"{plan.rule_threshold}; the file keeps {plan.new_threshold}, as with sops "
-                       f"(--shamir-secret-sharing-threshold {plan.rule_threshold} changes it)", err=True)
-    _removal_warning(plans, rotate_key)
-    if dry_run or not changing:
-        if dry_run:
-            click.echo(f"secretsctl: dry run: {len(changing)} file(s) would change; nothing was written",
-                       err=True)
-        _finish(planned, "updated", summary=False)
+    plan = keyflows.plan_updatekeys(files, rotate_key=rotate_key, threshold=shamir_threshold,
+                                    input_type=input_type, recursive=recursive, jobs=jobs, runtime=rt)
+    for p in plan.plans:
+        _show_update(p, dry_run)
+    if plan.loses_keys:
+        click.echo(f"secretsctl: warning: {plan.loses_keys} file(s) lose a master key. A removed "
+                   "key can still open the current data key from the file's history (git, "
+                   "backups): rotate the data key too — run again with --rotate to do both at "
+                   "once.", err=True)
+    if dry_run:
+        click.echo(f"secretsctl: dry run: {len(plan.changing)} file(s) would change; nothing was "
+                   "written", err=True)
+    if dry_run or not plan.changing:
+        _finish(plan.report())
         return
     if not yes and not _confirm():
         click.echo("secretsctl: nothing was changed", err=True)
-        _finish(planned, "updated", summary=False)
+        _finish(plan.report())
         return
-    expected = {p.path: p.describe() for p in changing}
-    job = batch.UpdateJob(rt, rotate_key, input_type, o.order(decryption_order), apply=True,
-                          expected=expected, threshold=shamir_threshold)
-    outcome = _run([p.path for p in changing], job, "updatekeys", jobs, rt)
-    outcome.results = [r for r in planned.results if not r.ok] + outcome.results
-    _finish(outcome, "updated")
+    _finish(keyflows.apply_updatekeys(plan, threshold=shamir_threshold, input_type=input_type,
+                                      decryption_order=o.order(decryption_order), jobs=jobs,
+                                      runtime=rt, hooks=batch_hooks("updatekeys")))
 
 
 # ------------------------------------------------------------------ groups
 
-def _group_keys(age: tuple[str, ...], pgp: tuple[str, ...], kms: tuple[str, ...],
-                aws_profile: str, context: str) -> list:
-    if context:
-        parse_context(context)
-    specs = ([KeySpec("age", a) for a in age] + [KeySpec("pgp", p) for p in pgp]
-             + [KeySpec("kms", k, aws_profile, context) for k in kms])
-    return [k for s in specs for k in build_key(s)]
-
-
-def _change_groups(file: str, in_place: bool, input_type: str | None, decryption_order: str | None,
-                   config_path: str | None,
-                   change: Callable[[Decrypted, Runtime], bytes]) -> None:
-    """Decrypt FILE (MAC checked), apply a key-group change, print or write it."""
-    rt = o.runtime(config_path)
-    # In place: the file stays locked from the read to the rename (fileio.updating).
-    with (updating(file) if in_place else nullcontext(reading(file))) as upd:
-        dec = api.decrypt_data(upd.before, input_type=input_type, filename=file,
-                               decryption_order=o.order(decryption_order), runtime=rt)
-        out = change(dec, rt)
-        if in_place:
-            batch.write_back(upd, out)
-        else:
-            o.write_stdout(out)
-
-
 group_file = click.option("-f", "--file", "file", required=True, type=click.Path(),
                           help="The encrypted file.")
+group_opts = o.compose(o.in_place, o.shamir_threshold, o.input_type, o.decryption_order,
+                       o.config_opt)
+
+
+def _change_groups(file: str, change: keyflows.GroupChange, in_place: bool,
+                   input_type: str | None, decryption_order: str | None,
+                   config_path: str | None) -> None:
+    keyflows.change_groups(file, change, in_place=in_place, input_type=input_type,
+                           decryption_order=o.order(decryption_order),
+                           runtime=o.runtime(config_path), stdout=o.write_stdout)
 
 
 @click.group("groups")
@@ -334,42 +257,32 @@ def groups_cmd() -> None:
 @click.option("--kms", multiple=True, help="AWS KMS ARN(s) of the new group (repeatable).")
 @click.option("--aws-profile", default="", help="AWS profile for the --kms keys.")
 @click.option("--encryption-context", default="", help="KMS encryption context, k1:v1,k2:v2.")
-@o.in_place
-@o.shamir_threshold
-@o.input_type
-@o.decryption_order
-@o.config_opt
+@group_opts
 def groups_add_cmd(file: str, age: tuple[str, ...], pgp: tuple[str, ...], kms: tuple[str, ...],
                    aws_profile: str, encryption_context: str, in_place: bool,
                    shamir_threshold: int | None, input_type: str | None,
                    decryption_order: str | None, config_path: str | None) -> None:
     """Append a key group to FILE and re-split the same data key."""
-    keys = _group_keys(age, pgp, kms, aws_profile, encryption_context)
-    _change_groups(file, in_place, input_type, decryption_order, config_path,
-                   lambda dec, rt: keyops.add_group(dec, keys, shamir_threshold, runtime=rt))
+    specs = o.flag_specs({"age": ",".join(age), "pgp": ",".join(pgp), "kms": ",".join(kms)},
+                         aws_profile=aws_profile, context=encryption_context)
+    keys = keyflows.group_keys(specs, encryption_context)
+    _change_groups(file, keyflows.adding_group(keys, shamir_threshold), in_place, input_type,
+                   decryption_order, config_path)
 
 
 @groups_cmd.command("delete")
 @click.argument("index", type=click.IntRange(min=0))
 @group_file
-@o.in_place
-@o.shamir_threshold
-@o.input_type
-@o.decryption_order
-@o.config_opt
+@group_opts
 def groups_delete_cmd(index: int, file: str, in_place: bool, shamir_threshold: int | None,
                       input_type: str | None, decryption_order: str | None,
                       config_path: str | None) -> None:
     """Delete key group INDEX (from 0) of FILE; refused if the threshold could not be met."""
-    _change_groups(file, in_place, input_type, decryption_order, config_path,
-                   lambda dec, rt: keyops.delete_group(dec, index, shamir_threshold, runtime=rt))
+    _change_groups(file, keyflows.deleting_group(index, shamir_threshold), in_place, input_type,
+                   decryption_order, config_path)
 
 
 # ------------------------------------------------------------------ keys
-
-#: ``keys --fail-on-old`` when a data key is too old: not an error code of
-#: sops (which has no such check), so one that none of them uses.
-OLD_KEY_EXIT = 10
 
 def _days(age: timedelta | None) -> str:
     return "unknown" if age is None else f"{age.days} days"
@@ -393,7 +306,7 @@ def _show_status(st: keyops.KeyStatus) -> None:
 @click.option("--max-age", default="180d", show_default=True,
               help="Warn about data keys older than this (h, d, w, m=30 days, y).")
 @click.option("--fail-on-old", is_flag=True,
-              help=f"Exit {OLD_KEY_EXIT} when a data key is older than --max-age (for CI).")
+              help=f"Exit {keyflows.OLD_KEY_EXIT} when a data key is older than --max-age (for CI).")
 @o.input_type
 @recursive
 @jobs
@@ -401,17 +314,12 @@ def _show_status(st: keyops.KeyStatus) -> None:
 def keys_cmd(files: tuple[str, ...], max_age: str, fail_on_old: bool, input_type: str | None,
              recursive: bool, jobs: int | None, config_path: str | None) -> None:
     """Show each FILE's master keys, their created_at and the data key's age."""
-    limit = keyops.parse_max_age(max_age)
-    rt = o.runtime(config_path)
-    paths = batch.expand_targets(list(files), recursive=recursive, runtime=rt)
-    outcome = batch.run(paths, batch.status_job(rt, limit, input_type), workers=jobs)
-    old = 0
-    for r in outcome.results:
-        if r.ok:
-            _show_status(r.detail)
-            old += r.detail.needs_rotation
+    statuses, rep = keyflows.key_status(files, max_age=max_age, fail_on_old=fail_on_old,
+                                        input_type=input_type, recursive=recursive, jobs=jobs,
+                                        runtime=o.runtime(config_path))
+    for st in statuses:
+        _show_status(st)
+    old = sum(1 for st in statuses if st.needs_rotation)
     if old:
-        click.echo(f"secretsctl: {old} of {len(paths)} file(s) need a data key rotation", err=True)
-    _finish(outcome, "checked", summary=False)
-    if old and fail_on_old:
-        click.get_current_context().exit(OLD_KEY_EXIT)
+        click.echo(f"secretsctl: {old} of {rep.total} file(s) need a data key rotation", err=True)
+    _finish(rep)

@@ -12,7 +12,7 @@ from .. import keytypes
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..datakey import parse_decryption_order
-from ..errors import ConflictingParameters, OutputError
+from ..errors import OutputError
 from ..formats import FORMATS
 from ..rules import RULE_NAMES, rule_from
 from .subargs import META_CONFIG, META_INDENT, META_SERVICES
@@ -113,9 +113,8 @@ def encrypt_options(kw: dict[str, Any]) -> EncryptOptions:
     """Build :class:`EncryptOptions` from the key/rule flags (popped from ``kw``)."""
     specs = flag_specs({t: kw.pop(t, None) for t in KEY_FLAG_TYPES}, aws_profile=kw.pop("aws_profile", ""))
     context = kw.pop("encryption_context", "")
-    if context:
-        from ..keysources.kms import parse_context
-        parse_context(context)  # sops rejects a malformed context even without --kms (exit 6)
+    from ..keyspec import check_context  # encrypt and edit only: decrypt's start-up skips it
+    check_context(context)
     rule = rule_from({n: kw.pop(n, None) for n in RULE_NAMES})
     return EncryptOptions(key_groups=[specs] if specs else None,
                           shamir_threshold=kw.pop("shamir_threshold", None),
@@ -176,14 +175,6 @@ def write_stdout(data: bytes) -> None:
             raise OutputError("cannot write to standard output: nothing was written")
         view = view[written:]
     out.flush()
-
-
-def check_targets(file: str | None, in_place: bool, output: str | None) -> None:
-    """sops's conflicts: ``-i`` with ``--output``, ``-i`` on stdin (exit 8)."""
-    if in_place and output:
-        raise ConflictingParameters("cannot use --in-place and --output together")
-    if in_place and not file:
-        raise ConflictingParameters("cannot use --in-place when reading from stdin")
 
 
 #: ``-i``/``--output``/types/``--filename-override``: encrypt and decrypt.

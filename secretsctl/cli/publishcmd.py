@@ -55,18 +55,13 @@ def publish_cmd(path: str | None, yes: bool, omit_extensions: bool, recursive: b
         raise NoFileSpecified("no file specified")
     pubs = publish.plan(path, recursive=recursive, omit_extensions=omit_extensions,
                         decryption_order=o.order(decryption_order), runtime=o.runtime(config_path))
-    for pub in pubs:
+
+    def confirm(pub: publish.Publication) -> bool:
         if pub.key_changes:
             click.echo("The following changes will be made to the file's key groups:")
             click.echo("\n".join(pub.key_changes))
-        if not yes and not _ask(pub):
-            message = f"Publication of {os.path.abspath(pub.path)} canceled"
-            if not recursive:  # sops: an error for one file, a note in a tree
-                raise SecretsctlError(message)
-            click.echo(message)
-            continue
-        try:
-            publish.upload(pub)
-        except SecretsctlError as exc:
-            raise exc.with_file(pub.path)
-        click.echo(f"secretsctl: published {pub.path} to {pub.url}", err=True)
+        return yes or _ask(pub)
+
+    publish.publish_all(pubs, recursive=recursive, confirm=confirm, on_canceled=click.echo,
+                        on_published=lambda pub: click.echo(
+                            f"secretsctl: published {pub.path} to {pub.url}", err=True))
