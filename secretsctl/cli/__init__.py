@@ -5,20 +5,25 @@ one line on stderr, ``secretsctl: error: FILE: PATH: message``, and sops's
 exit code; anything unexpected is reported in one line without a traceback
 (set ``SECRETSCTL_DEBUG=1`` to see it) and without the exception text,
 which could quote input.  Standard output is guarded for every command at
-once (:class:`StdoutGuard`): a reader that went away ends us quietly with
-141, as SIGPIPE ends sops; any other write failure is a one-line exit 3.
+once (:class:`secretsctl.stdguard.StdoutGuard`): a reader that went away
+ends us quietly with 141, as SIGPIPE ends sops; any other write failure is a
+one-line exit 3.
 """
 from __future__ import annotations
 
 import gc
-import io
 import os
 import sys
 from typing import Any
 
 import click
 
-from ..errors import ExitCode, FlagError, OutputError, SecretsctlError
+from ..errors import ExitCode, FlagError, SecretsctlError
+# The stdout guard lives outside this package, free of click, so that an
+# entry point that does not load click can share it; the names stay here.
+from ..stdguard import SIGPIPE_EXIT, StdoutBroken, StdoutGuard  # noqa: F401 - re-exported
+from ..stdguard import install_stdout_guard as _install_stdout_guard
+from ..stdguard import silence_stdout as _silence_stdout
 from .sopsargs import translate
 from .subargs import (KEYSERVICE_COMMANDS, META_CONFIG, META_INDENT, META_SERVICES, key_services,
                       normalize_args)
@@ -65,99 +70,6 @@ def report(exc: SecretsctlError) -> None:
     click.echo(f"secretsctl: error: {exc.user_message()}", err=True)
     if exc.hint:
         click.echo(f"secretsctl: hint: {exc.hint}", err=True)
-
-
-#: What a shell reports for a process killed by SIGPIPE (128 + 13), like sops.
-SIGPIPE_EXIT = 141
-
-
-class StdoutBroken(Exception):
-    """The reader of our standard output went away (EPIPE)."""
-
-
-def _stdout_failure(exc: OSError) -> Exception:
-    if isinstance(exc, BrokenPipeError):
-        return StdoutBroken()
-    return OutputError(f"cannot write to standard output: {exc.strerror or exc}")
-
-
-class _Guarded:
-    """Forwards to a stream; ``write``/``flush`` failures become our errors.
-
-    Only OSError is translated: click probes streams with ``write(b"")``
-    and relies on the TypeError a text stream raises.
-    """
-
-    def __init__(self, stream: Any, closed: bool) -> None:
-        self._stream = stream
-        self._closed = closed
-
-    def _call(self, fn: Any, *args: Any) -> Any:
-        if self._closed:
-            raise OutputError("cannot write to standard output: it is closed")
-        try:
-            return fn(*args)
-        except OSError as exc:
-            raise _stdout_failure(exc) from None
-
-    def write(self, data: Any) -> Any:
-        return self._call(self._stream.write, data)
-
-    def flush(self) -> None:
-        # Flushing nothing must not fail, or the interpreter's own flush at
-        # exit would report a closed stdout a second time.
-        if not self._closed:
-            self._call(self._stream.flush)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._stream, name)
-
-
-class StdoutGuard(_Guarded):
-    """``sys.stdout`` stand-in; ``.buffer`` (raw bytes) is guarded the same way."""
-
-    @property
-    def buffer(self) -> _Guarded:
-        return _Guarded(self._stream.buffer, self._closed)
-
-
-def _install_stdout_guard() -> None:
-    """Guard stdout, and give closed descriptors 0-2 a /dev/null.
-
-    A closed descriptor would otherwise be reused by the next ``open``: a
-    temp file holding plaintext could become fd 1 of an editor or of an
-    ``exec-env`` child.  Go, and so sops, does the same at start-up.
-    """
-    closed = []
-    for fd in (0, 1, 2):
-        try:
-            os.fstat(fd)
-        except OSError:
-            closed.append(fd)
-    for fd in closed:
-        null = os.open(os.devnull, os.O_RDWR)
-        if null != fd:
-            os.dup2(null, fd)
-            os.close(null)
-    if 0 in closed and sys.stdin is None:
-        # Reading a closed stdin then reads nothing, as in sops (Go gives it
-        # /dev/null too), instead of failing on ``None.buffer``.
-        sys.stdin = io.TextIOWrapper(open(0, "rb", closefd=False))  # noqa: SIM115 - lives as long as we do
-    stream = sys.stdout
-    if stream is None or 1 in closed:
-        # Only for its attributes: the guard refuses every write.
-        stream = io.TextIOWrapper(open(1, "wb", closefd=False), encoding="utf-8")  # noqa: SIM115
-    if not isinstance(stream, _Guarded):
-        sys.stdout = StdoutGuard(stream, closed=1 in closed)
-
-
-def _silence_stdout() -> None:
-    # Whatever is still buffered would fail again in the interpreter's flush
-    # at exit ("Exception ignored ... BrokenPipeError"): point fd 1 at
-    # /dev/null so that flush succeeds quietly.
-    null = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(null, 1)
-    os.close(null)
 
 
 def _file_of(params: dict[str, Any]) -> str | None:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,9 +11,9 @@ from .. import keytypes
 from ..api import EncryptOptions, Runtime
 from ..config import KeySpec
 from ..datakey import parse_decryption_order
-from ..errors import OutputError
 from ..formats import FORMATS
 from ..rules import RULE_NAMES, rule_from
+from ..stdguard import write_stdout  # noqa: F401 - the commands call o.write_stdout
 from .subargs import META_CONFIG, META_INDENT, META_SERVICES
 
 #: keysources.kms_client.TIMEOUT_VAR, spelled out so that every command's
@@ -152,29 +151,6 @@ def _warn(message: str) -> None:
 def order(text: str | None) -> list[str] | None:
     """The ``--decryption-order`` value as a list; None (not given) means sops's default order."""
     return parse_decryption_order(text) if text else None
-
-
-def write_stdout(data: bytes) -> None:
-    """Raw bytes to stdout, flushed (plaintext and files are bytes, not text).
-
-    Failures are translated by the stdout guard that ``main`` installs
-    (:class:`secretsctl.cli.StdoutGuard`): exit 141 for a closed pipe, a
-    one-line exit 3 otherwise.
-    """
-    stream = sys.stdout
-    if stream is None:  # not started through main(), and fd 1 closed
-        raise OutputError("cannot write to standard output: it is closed")
-    out = stream.buffer
-    view = memoryview(data)
-    while view:
-        # A pipe whose reader leaves mid-write gives a short count, not an
-        # error (seen with 4 MB: 65536 written, 0 returned as failure);
-        # writing the rest raises the EPIPE that ends us with 141.
-        written = out.write(view)
-        if not written:
-            raise OutputError("cannot write to standard output: nothing was written")
-        view = view[written:]
-    out.flush()
 
 
 #: ``-i``/``--output``/types/``--filename-override``: encrypt and decrypt.
