@@ -7,7 +7,9 @@ exit code; anything unexpected is reported in one line without a traceback
 which could quote input.  Standard output is guarded for every command at
 once (:class:`secretsctl.stdguard.StdoutGuard`): a reader that went away
 ends us quietly with 141, as SIGPIPE ends sops; any other write failure is a
-one-line exit 3.
+one-line exit 3.  The console entry point is :func:`secretsctl.launch.main`,
+which runs plain decrypts without click and hands every other command line
+to :func:`main` here.
 """
 from __future__ import annotations
 
